@@ -1,0 +1,70 @@
+// A small client of the config API for the CLI (and the lab): JSON in, JSON out, and
+// errors turned into one readable line.
+
+export class CliError extends Error {}
+
+type Json = Record<string, unknown>;
+
+export class ApiClient {
+  constructor(readonly base: string) {}
+
+  static fromEnv(override?: string): ApiClient {
+    return new ApiClient((override ?? process.env['CIRRUS_API'] ?? 'http://127.0.0.1:8082').replace(/\/+$/, ''));
+  }
+
+  async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new CliError(`cannot reach the Cirrus API at ${this.base} (${cause}); is 'cirrus up' running? (set CIRRUS_API to point elsewhere)`);
+    }
+    const text = await res.text();
+    const data = text ? (JSON.parse(text) as unknown) : {};
+    if (!res.ok) {
+      const message = (data as { error?: { message?: string } }).error?.message ?? text;
+      throw new CliError(`${message} (HTTP ${res.status})`);
+    }
+    return data as T;
+  }
+
+  get<T = Json>(path: string): Promise<T> {
+    return this.request<T>('GET', path);
+  }
+
+  post<T = Json>(path: string, body: unknown): Promise<T> {
+    return this.request<T>('POST', path, body);
+  }
+
+  /** The uuid of an fq_name, or undefined when it does not exist. */
+  async uuidOf(type: string, fqName: string[]): Promise<string | undefined> {
+    try {
+      return (await this.post<{ uuid: string }>('/fqname-to-id', { type, fq_name: fqName })).uuid;
+    } catch (e) {
+      if (e instanceof CliError && e.message.endsWith('(HTTP 404)')) return undefined;
+      throw e;
+    }
+  }
+
+  async read(type: string, uuid: string): Promise<Json> {
+    return (await this.get<Json>(`/${type}/${uuid}`))[type] as Json;
+  }
+
+  async create(type: string, obj: Json): Promise<Json> {
+    return (await this.post<Json>(`/${type}s`, { [type]: obj }))[type] as Json;
+  }
+
+  delete(type: string, uuid: string): Promise<Json> {
+    return this.request('DELETE', `/${type}/${uuid}`);
+  }
+
+  async listDetail(type: string, query = ''): Promise<Json[]> {
+    const res = await this.get<Json>(`/${type}s?detail=True${query ? `&${query}` : ''}`);
+    return (res[`${type}s`] as Json[]).map((e) => e[type] as Json);
+  }
+}

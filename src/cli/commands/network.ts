@@ -1,0 +1,103 @@
+// cirrus network create|list|show|delete
+
+import type { Command } from 'commander';
+import { CliError } from '../client.js';
+import { contextOf } from '../context.js';
+import { projectFqName, resolve } from '../names.js';
+import { emit } from '../output.js';
+
+type Json = Record<string, unknown>;
+
+/** The network's subnets as "cidr (gw X)" strings. */
+export function subnetsOfNetwork(vn: Json): { cidr: string; gateway: string; dns: string }[] {
+  return ((vn['network_ipam_refs'] ?? []) as Json[]).flatMap((r) =>
+    (((r['attr'] as Json | null)?.['ipam_subnets'] ?? []) as Json[]).map((s) => {
+      const sn = s['subnet'] as Json;
+      return { cidr: `${String(sn['ip_prefix'])}/${String(sn['ip_prefix_len'])}`, gateway: String(s['default_gateway']), dns: String(s['dns_server_address']) };
+    }),
+  );
+}
+
+function row(vn: Json): Json {
+  const subnets = subnetsOfNetwork(vn);
+  const props = (vn['virtual_network_properties'] ?? {}) as Json;
+  return {
+    name: (vn['fq_name'] as string[]).join(':'),
+    uuid: vn['uuid'],
+    id: vn['virtual_network_network_id'],
+    subnets: subnets.map((s) => s.cidr),
+    gateways: subnets.map((s) => s.gateway),
+    vni: props['vxlan_network_identifier'],
+    policies: ((vn['network_policy_refs'] ?? []) as Json[]).map((p) => (p['to'] as string[]).at(-1)),
+  };
+}
+
+const COLUMNS = ['name', 'uuid', 'id', 'subnets', 'gateways', 'vni', 'policies'];
+
+export function networkCommands(program: Command): void {
+  const network = program.command('network').description('virtual networks');
+
+  network
+    .command('create <name>')
+    .description('create a virtual network with one or more subnets')
+    .option('--subnet <cidr...>', 'subnet(s), e.g. 192.168.10.0/24 (gateway .1, DNS .2, hosts from .3)')
+    .option('--ipam <name>', 'network-ipam of the project', 'default-network-ipam')
+    .option('--vni <n>', 'VXLAN network identifier (allocated when omitted)')
+    .option('--external', 'public network (router_external): floating IPs reachable from outside')
+    .option('--shared', 'usable by other projects')
+    .action(async (name: string, opts: { subnet?: string[]; ipam: string; vni?: string; external?: boolean; shared?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const project = projectFqName(ctx.project);
+      const vni = opts.vni === undefined ? undefined : Number(opts.vni);
+      if (vni !== undefined && !(Number.isInteger(vni) && vni >= 1 && vni <= 16777215)) throw new CliError(`--vni: '${opts.vni}' is not 1-16777215`);
+      const subnets = (opts.subnet ?? []).map((cidr) => {
+        const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr);
+        if (!m) throw new CliError(`--subnet: '${cidr}' is not a CIDR like 192.168.10.0/24`);
+        return { subnet: { ip_prefix: m[1], ip_prefix_len: Number(m[2]) }, addr_from_start: true };
+      });
+      const body: Json = { fq_name: [...project, name], parent_type: 'project' };
+      if (subnets.length) body['network_ipam_refs'] = [{ to: [...project, opts.ipam], attr: { ipam_subnets: subnets } }];
+      if (vni !== undefined) body['virtual_network_properties'] = { vxlan_network_identifier: vni };
+      if (opts.external) body['router_external'] = true;
+      if (opts.shared) body['is_shared'] = true;
+      const created = await ctx.api.create('virtual-network', body);
+      const vn = await ctx.api.read('virtual-network', created['uuid'] as string);
+      emit(ctx.output, vn, [row(vn)], COLUMNS);
+    });
+
+  network
+    .command('list')
+    .description('list the networks of the project (--all: of every project)')
+    .option('--all', 'every project')
+    .action(async (opts: { all?: boolean }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      let query = '';
+      if (!opts.all) query = `parent_fq_name_str=${encodeURIComponent(projectFqName(ctx.project).join(':'))}&parent_type=project`;
+      const vns = await ctx.api.listDetail('virtual-network', query);
+      emit(ctx.output, vns, vns.map(row), COLUMNS);
+    });
+
+  network
+    .command('show <network>')
+    .description('show a network (NAME, DOMAIN:PROJECT:NAME or uuid)')
+    .action(async (ref: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { uuid } = await resolve(ctx.api, 'virtual-network', ref, ctx.project);
+      const vn = await ctx.api.read('virtual-network', uuid);
+      if (ctx.output === 'json') return emit('json', vn, [], []);
+      const r = row(vn);
+      for (const c of COLUMNS) console.log(`${c.padEnd(10)} ${Array.isArray(r[c]) ? (r[c] as unknown[]).join(', ') || '-' : String(r[c] ?? '-')}`);
+      console.log(`${'ports'.padEnd(10)} ${((vn['virtual_machine_interface_back_refs'] ?? []) as Json[]).length}`);
+    });
+
+  network
+    .command('delete <network>')
+    .description('delete a network (refused while ports or pools use it)')
+    .action(async (ref: string, _opts: unknown, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const { uuid, fq_name } = await resolve(ctx.api, 'virtual-network', ref, ctx.project);
+      await ctx.api.delete('virtual-network', uuid);
+      if (ctx.output === 'json') console.log(JSON.stringify({ deleted: uuid }));
+      else console.log(`deleted virtual-network ${fq_name.join(':')} (${uuid})`);
+    });
+}

@@ -1,0 +1,59 @@
+// cirrus up / cirrus api: run the server roles in the foreground.
+
+import type { Command } from 'commander';
+import { type ApiRole, parseListen, startApi } from '../../roles/api.js';
+import { CliError } from '../client.js';
+
+export const DEFAULT_DATA_DIR = '/var/lib/cirrus';
+export const DEFAULT_API_PORT = 8082;
+
+interface ServerOptions {
+  data: string;
+  listen: string;
+  logLevel: string;
+}
+
+async function runUntilSignal(start: () => Promise<ApiRole>, banner: (r: ApiRole) => string): Promise<void> {
+  let role: ApiRole;
+  try {
+    role = await start();
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') throw new CliError(`the address is already in use (${err.message}); is another 'cirrus up' running? use --listen to pick another port`);
+    throw e;
+  }
+  console.log(banner(role));
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void role.close().then(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+function serverOptions(cmd: Command): Command {
+  return cmd
+    .option('--data <dir>', 'data directory (the embedded store lives here)', process.env['CIRRUS_DATA'] ?? DEFAULT_DATA_DIR)
+    .option('--listen <addr>', 'config API address, PORT or HOST:PORT', `127.0.0.1:${DEFAULT_API_PORT}`)
+    .option('--log-level <level>', 'fatal, error, warn, info, debug', 'warn');
+}
+
+export function serverCommands(program: Command): void {
+  serverOptions(program.command('up').description('run the all-in-one Cirrus node (for now: the config API on the embedded store)')).action(
+    async (opts: ServerOptions) => {
+      await runUntilSignal(
+        () => startApi({ dataDir: opts.data, listen: parseListen(opts.listen), logLevel: opts.logLevel }),
+        (r) => `cirrus: config API on ${r.url} (data in ${opts.data}); try: CIRRUS_API=${r.url} cirrus network list`,
+      );
+    },
+  );
+  serverOptions(program.command('api').description('run the config API role alone')).action(async (opts: ServerOptions) => {
+    await runUntilSignal(
+      () => startApi({ dataDir: opts.data, listen: parseListen(opts.listen), logLevel: opts.logLevel }),
+      (r) => `cirrus: config API on ${r.url} (data in ${opts.data})`,
+    );
+  });
+}
