@@ -44,6 +44,7 @@ export function parseRule(text: string, projectFq: string[], sequence = 0): Poli
   let token = next('direction');
   let srcPorts = anyPort();
   if (!DIRECTIONS.has(token)) {
+    if (!/^(any|[\d,-]+)$/.test(token)) fail(`direction '${token}' is not > or <>`);
     srcPorts = ports(token, fail);
     token = next('direction');
   }
