@@ -98,9 +98,9 @@ function describeError(type: string, e: ErrorObject): string {
 export function stripNulls(value: unknown): unknown {
   if (Array.isArray(value)) return value.filter((v) => v !== null).map(stripNulls);
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== null) out[k] = stripNulls(v);
-    return out;
+    // fromEntries defines own properties: a "__proto__" key stays data (and is then
+    // rejected as an unknown field) instead of replacing the prototype.
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null).map(([k, v]) => [k, stripNulls(v)]));
   }
   return value;
 }
