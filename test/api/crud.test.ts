@@ -2,18 +2,13 @@
 // the real server on real SQLite.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ADMIN, instanceIpBody, interfaceBody, networkBody } from '../support/fixtures.js';
-import { type RunningServer, call, startServer } from '../support/server.js';
+import { useServer } from '../support/server.js';
 
-let srv: RunningServer;
-let api: (method: string, path: string, body?: unknown) => ReturnType<typeof call>;
+const srv = useServer();
+const api = srv.api;
 
-before(async () => {
-  srv = await startServer();
-  api = (m, p, b) => call(srv.url, m, p, b);
-});
-after(async () => srv?.cleanup());
 
 async function create(type: string, body: unknown): Promise<string> {
   const r = await api('POST', `/${type}s`, body);

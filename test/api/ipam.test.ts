@@ -2,18 +2,13 @@
 // address spaces, concurrency, MACs, network ids and TF's network actions.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { instanceIpBody, interfaceBody, networkBody } from '../support/fixtures.js';
-import { type RunningServer, call, startServer } from '../support/server.js';
+import { useServer } from '../support/server.js';
 
-let srv: RunningServer;
-let api: (method: string, path: string, body?: unknown) => ReturnType<typeof call>;
+const srv = useServer();
+const api = srv.api;
 
-before(async () => {
-  srv = await startServer();
-  api = (m, p, b) => call(srv.url, m, p, b);
-});
-after(async () => srv?.cleanup());
 
 const uuidOf = (r: { body: Record<string, { uuid: string }> }, type: string) => r.body[type]!.uuid;
 

@@ -1,20 +1,15 @@
 // Every class of bad input gets a clear error naming the field, and nothing is stored.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ADMIN, instanceIpBody, interfaceBody, networkBody } from '../support/fixtures.js';
-import { type RunningServer, call, startServer } from '../support/server.js';
+import { useServer } from '../support/server.js';
 
-let srv: RunningServer;
-let api: (method: string, path: string, body?: unknown) => ReturnType<typeof call>;
 let net: string;
-
-before(async () => {
-  srv = await startServer();
-  api = (m, p, b) => call(srv.url, m, p, b);
+const srv = useServer(async (api) => {
   net = (await api('POST', '/virtual-networks', networkBody('v-net', '10.40.0.0/24'))).body['virtual-network'].uuid;
 });
-after(async () => srv?.cleanup());
+const api = srv.api;
 
 /** Total number of objects, to prove a rejected request stored nothing. */
 async function objectCount(): Promise<number> {

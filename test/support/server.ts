@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -77,4 +78,26 @@ export async function call(base: string, method: string, p: string, body?: unkno
     json = text;
   }
   return { status: res.status, body: json, text };
+}
+
+type Api = (method: string, p: string, body?: unknown) => ReturnType<typeof call>;
+
+/**
+ * One real server for the tests of a file: started before them (then `setup` runs, in the
+ * same hook: separate root hooks are not ordered on Node 20), removed after them.
+ */
+export function useServer(setup?: (api: Api) => Promise<void>) {
+  let srv: RunningServer | undefined;
+  const api: Api = (method, p, body) => call(srv!.url, method, p, body);
+  before(async () => {
+    srv = await startServer();
+    await setup?.(api);
+  });
+  after(async () => srv?.cleanup());
+  return {
+    get url(): string {
+      return srv!.url;
+    },
+    api,
+  };
 }

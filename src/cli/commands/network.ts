@@ -3,7 +3,8 @@
 import type { Command } from 'commander';
 import { CliError } from '../client.js';
 import { contextOf } from '../context.js';
-import { projectFqName, resolve } from '../names.js';
+import { projectFqName } from '../names.js';
+import { addDeleteVerb, projectListQuery, readNamed } from './common.js';
 import { emit } from '../output.js';
 
 type Json = Record<string, unknown>;
@@ -71,9 +72,7 @@ export function networkCommands(program: Command): void {
     .option('--all', 'every project')
     .action(async (opts: { all?: boolean }, cmd: Command) => {
       const ctx = contextOf(cmd);
-      let query = '';
-      if (!opts.all) query = `parent_fq_name_str=${encodeURIComponent(projectFqName(ctx.project).join(':'))}&parent_type=project`;
-      const vns = await ctx.api.listDetail('virtual-network', query);
+      const vns = await ctx.api.listDetail('virtual-network', opts.all ? '' : projectListQuery(ctx));
       emit(ctx.output, vns, vns.map(row), COLUMNS);
     });
 
@@ -82,22 +81,12 @@ export function networkCommands(program: Command): void {
     .description('show a network (NAME, DOMAIN:PROJECT:NAME or uuid)')
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { uuid } = await resolve(ctx.api, 'virtual-network', ref, ctx.project);
-      const vn = await ctx.api.read('virtual-network', uuid);
+      const vn = await readNamed(ctx, 'virtual-network', ref);
       if (ctx.output === 'json') return emit('json', vn, [], []);
       const r = row(vn);
       for (const c of COLUMNS) console.log(`${c.padEnd(10)} ${Array.isArray(r[c]) ? (r[c] as unknown[]).join(', ') || '-' : String(r[c] ?? '-')}`);
       console.log(`${'ports'.padEnd(10)} ${((vn['virtual_machine_interface_back_refs'] ?? []) as Json[]).length}`);
     });
 
-  network
-    .command('delete <network>')
-    .description('delete a network (refused while ports or pools use it)')
-    .action(async (ref: string, _opts: unknown, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      const { uuid, fq_name } = await resolve(ctx.api, 'virtual-network', ref, ctx.project);
-      await ctx.api.delete('virtual-network', uuid);
-      if (ctx.output === 'json') console.log(JSON.stringify({ deleted: uuid }));
-      else console.log(`deleted virtual-network ${fq_name.join(':')} (${uuid})`);
-    });
+  addDeleteVerb(network, 'virtual-network', 'delete a network (refused while ports or pools use it)');
 }

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { CliError } from '../client.js';
 import { contextOf } from '../context.js';
+import { addDeleteVerb, projectListQuery, readNamed } from './common.js';
 import { projectFqName, resolve } from '../names.js';
 import { emit } from '../output.js';
 import { RuleSyntaxError, formatRule, parseRule } from '../rule-syntax.js';
@@ -97,8 +98,7 @@ Examples: 'pass tcp red > green 80'  'pass any red <> green'  'deny tcp any > mg
     .description('list the policies of the project')
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const query = `parent_fq_name_str=${encodeURIComponent(projectFqName(ctx.project).join(':'))}&parent_type=project`;
-      const list = await ctx.api.listDetail('network-policy', query);
+      const list = await ctx.api.listDetail('network-policy', projectListQuery(ctx));
       const full = await Promise.all(list.map((p) => ctx.api.read('network-policy', p['uuid'] as string)));
       emit(ctx.output, full, full.map(row), COLUMNS);
     });
@@ -108,22 +108,12 @@ Examples: 'pass tcp red > green 80'  'pass any red <> green'  'deny tcp any > mg
     .description('show a policy and its rules')
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { uuid } = await resolve(ctx.api, 'network-policy', ref, ctx.project);
-      const p = await ctx.api.read('network-policy', uuid);
+      const p = await readNamed(ctx, 'network-policy', ref);
       if (ctx.output === 'json') return emit('json', p, [], []);
       const r = row(p);
-      console.log(`name      ${String(r['name'])}\nuuid      ${uuid}\nnetworks  ${(r['networks'] as string[]).join(', ') || '-'}\nrules:`);
+      console.log(`name      ${String(r['name'])}\nuuid      ${String(p['uuid'])}\nnetworks  ${(r['networks'] as string[]).join(', ') || '-'}\nrules:`);
       rulesOf(p).forEach((rule, i) => console.log(`  ${i + 1}. ${formatRule(rule)}`));
     });
 
-  policy
-    .command('delete <policy>')
-    .description('delete a policy (detach it from its networks first)')
-    .action(async (ref: string, _opts: unknown, cmd: Command) => {
-      const ctx = contextOf(cmd);
-      const { uuid, fq_name } = await resolve(ctx.api, 'network-policy', ref, ctx.project);
-      await ctx.api.delete('network-policy', uuid);
-      if (ctx.output === 'json') console.log(JSON.stringify({ deleted: uuid }));
-      else console.log(`deleted network-policy ${fq_name.join(':')} (${uuid})`);
-    });
+  addDeleteVerb(policy, 'network-policy', 'delete a policy (detach it from its networks first)');
 }

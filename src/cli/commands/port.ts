@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import type { ApiClient } from '../client.js';
 import { contextOf } from '../context.js';
-import { ownedFqName, projectFqName, resolve } from '../names.js';
+import { ownedFqName, resolve } from '../names.js';
+import { projectListQuery, readNamed } from './common.js';
 import { emit } from '../output.js';
 
 type Json = Record<string, unknown>;
@@ -90,7 +91,7 @@ export function portCommands(program: Command): void {
       const api = ctx.api;
       const query = opts.network
         ? `back_ref_id=${(await resolve(api, 'virtual-network', opts.network, ctx.project)).uuid}`
-        : `parent_fq_name_str=${encodeURIComponent(projectFqName(ctx.project).join(':'))}&parent_type=project`;
+        : projectListQuery(ctx);
       const vmis = await api.listDetail('virtual-machine-interface', query);
       const ips = vmis.length ? await api.listDetail('instance-ip', `back_ref_id=${vmis.map((v) => v['uuid']).join(',')}`) : [];
       const ipsOf = (u: unknown) => ips.filter((i) => ((i['virtual_machine_interface_refs'] ?? []) as Json[]).some((r) => r['uuid'] === u));
@@ -102,9 +103,8 @@ export function portCommands(program: Command): void {
     .description('show a port (NAME, DOMAIN:PROJECT:NAME or uuid)')
     .action(async (ref: string, _opts: unknown, cmd: Command) => {
       const ctx = contextOf(cmd);
-      const { uuid } = await resolve(ctx.api, 'virtual-machine-interface', ref, ctx.project);
-      const vmi = await ctx.api.read('virtual-machine-interface', uuid);
-      const ips = await addressesOf(ctx.api, uuid);
+      const vmi = await readNamed(ctx, 'virtual-machine-interface', ref);
+      const ips = await addressesOf(ctx.api, vmi['uuid'] as string);
       emit(ctx.output, { ...vmi, instance_ips: ips }, [row(vmi, ips)], COLUMNS);
     });
 
