@@ -64,6 +64,16 @@ export function openApiDocument(): Json {
   paths['/fqname-to-id'] = action('uuid of a fully qualified name', ACTION_SCHEMAS.fqnameToId);
   paths['/id-to-fqname'] = action('fq_name and type of a uuid', ACTION_SCHEMAS.idToFqname);
   paths['/ref-update'] = action('add or delete one reference', ACTION_SCHEMAS.refUpdate);
+  paths['/ref-relax-for-delete'] = action('let the target of a reference be deleted (the link goes with it)', ACTION_SCHEMAS.refRelax);
+  paths['/prop-collection-update'] = action('set or delete elements of map properties (annotations, bindings)', ACTION_SCHEMAS.propCollectionUpdate);
+  paths['/prop-collection-get'] = {
+    get: {
+      tags: ['actions'],
+      summary: 'elements of map properties as [element, key] pairs',
+      parameters: ['uuid', 'fields', 'position'].map((name) => ({ name, in: 'query', required: name !== 'position', schema: { type: 'string' } })),
+      responses: { 200: json({ type: 'object' }), ...errors(400, 404) },
+    },
+  };
   paths['/list-bulk-collection'] = action('list with filters in the body (many uuids)', ACTION_SCHEMAS.listBulk);
   paths['/useragent-kv'] = action('TF user-agent key-value store', ACTION_SCHEMAS.useragentKv);
   paths['/virtual-network/{uuid}/ip-alloc'] = action('reserve addresses in a network', ACTION_SCHEMAS.ipAlloc, [uuidParam]);

@@ -5,6 +5,8 @@ import type { TypeName } from '../model/types.js';
 export interface StoredRef {
   uuid: string;
   attr: unknown;
+  /** Set by ref-relax-for-delete: the target may be deleted; the link then goes with it. */
+  relaxed?: true;
 }
 
 export interface StoredObject {

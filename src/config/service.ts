@@ -7,7 +7,7 @@ import { Allocator } from '../ipam/allocator.js';
 import { subnetsOf } from '../ipam/subnets.js';
 import { formatCidr, parseCidr, parseIpv4 } from '../util/ipv4.js';
 import { validateBody } from '../model/validate.js';
-import { COMMON_PROPERTIES, type ParentName, type TypeDef, type TypeName, isTypeName, typeDef } from '../model/types.js';
+import { COMMON_PROPERTIES, MAP_PROPERTIES, type ParentName, type TypeDef, type TypeName, isTypeName, typeDef } from '../model/types.js';
 import type { Store } from '../store/store.js';
 import { ApiError, BadRequest, Conflict, NotFound } from './errors.js';
 import type { HookContext } from './hooks/context.js';
@@ -230,6 +230,68 @@ export class ConfigService {
     });
   }
 
+  /** TF's ref-relax-for-delete: the link from `uuid` to `refUuid` no longer blocks deleting the target. */
+  async refRelaxForDelete(uuid: string, refUuid: string): Promise<string> {
+    return this.mutate((ctx) => {
+      const c = this.view.get(uuid);
+      if (!c) throw new NotFound(`UUID ${uuid} not found`);
+      const obj: StoredObject = structuredClone(c.obj);
+      const link = Object.values(obj.refs).flat().find((r) => r.uuid === refUuid);
+      if (!link) throw new NotFound(`${c.obj.type} ${uuid} has no reference to ${refUuid}`);
+      if (link.relaxed) return uuid;
+      link.relaxed = true;
+      ctx.m.putObject(obj, c);
+      return uuid;
+    });
+  }
+
+  // ---- TF's prop-collection-get/update, for map properties ----------------------------
+
+  propCollectionGet(uuid: string, fields: string[], position?: string): Json {
+    const c = this.view.get(uuid);
+    if (!c) throw new NotFound(`UUID ${uuid} not found`);
+    const out: Json = {};
+    for (const field of fields) {
+      const spec = this.mapProperty(c.obj.type, field);
+      const items = (((c.obj.props[field] as Json | undefined)?.[spec.list] ?? []) as Json[]).filter((e) => position === undefined || e[spec.key] === position);
+      out[field] = items.map((e) => [e, e[spec.key]]);
+    }
+    return out;
+  }
+
+  async propCollectionUpdate(uuid: string, updates: { field: string; operation: string; value?: unknown; position?: string }[]): Promise<void> {
+    await this.mutate((ctx) => {
+      const c = this.view.get(uuid);
+      if (!c) throw new NotFound(`UUID ${uuid} not found`);
+      const obj: StoredObject = structuredClone(c.obj);
+      updates.forEach((u, i) => {
+        const spec = this.mapProperty(obj.type, u.field);
+        const items = (((obj.props[u.field] as Json | undefined)?.[spec.list] ?? []) as Json[]).slice();
+        const at = `updates[${i}]`;
+        if (u.operation === 'set') {
+          const value = u.value as Json | undefined;
+          if (typeof value?.[spec.key] !== 'string') throw new BadRequest(`${at}.value: an object with a string '${spec.key}' is required`, `${at}.value`);
+          const k = value[spec.key];
+          obj.props[u.field] = { [spec.list]: [...items.filter((e) => e[spec.key] !== k), value] };
+        } else if (u.operation === 'delete') {
+          if (u.position === undefined) throw new BadRequest(`${at}.position: the key to delete is required`, `${at}.position`);
+          obj.props[u.field] = { [spec.list]: items.filter((e) => e[spec.key] !== u.position) };
+        } else throw new BadRequest(`${at}.operation: '${u.operation}' is not set or delete (map properties)`, `${at}.operation`);
+      });
+      validateBody(obj.type, Object.fromEntries(updates.map((u) => [u.field, obj.props[u.field]])));
+      ctx.m.putObject(obj, c);
+    });
+  }
+
+  private mapProperty(type: TypeName, field: string): { list: string; key: string } {
+    const spec = MAP_PROPERTIES[field];
+    const def = typeDef(type);
+    if (!spec || !(field in COMMON_PROPERTIES || field in def.properties)) {
+      throw new BadRequest(`fields: '${field}' is not a collection property of ${type} (${Object.keys(MAP_PROPERTIES).filter((f) => f in COMMON_PROPERTIES || f in def.properties).join(', ')})`, 'fields');
+    }
+    return spec;
+  }
+
   // ---- TF's useragent key-value store ------------------------------------------------
 
   async kvStore(key: string, value: string): Promise<void> {
@@ -429,14 +491,26 @@ export class ConfigService {
     return c && c.obj.type === type ? c : undefined;
   }
 
+  /** Removes a relaxed link from its referrer as its target goes away. */
+  private dropLink(ctx: HookContext, from: Cached, field: string, target: string): void {
+    const obj: StoredObject = structuredClone(ctx.m.written.get(from.obj.uuid) ?? from.obj);
+    const rest = obj.refs[field]!.filter((l) => l.uuid !== target);
+    if (rest.length) obj.refs[field] = rest;
+    else delete obj.refs[field];
+    ctx.m.putObject(obj, from);
+  }
+
   private deleteIn(ctx: HookContext, c: Cached): void {
     const hooks = HOOKS[c.obj.type];
     const owned = hooks?.ownedChildren?.(ctx, c.obj) ?? [];
     const ownedIds = new Set(owned.map((o) => o.obj.uuid));
     const referrers = this.view.referrers(c.obj.uuid).filter((r) => !ownedIds.has(r.from.obj.uuid));
-    if (referrers.length) throw new DeleteBlocked('refs', referrers.map((r) => ({ type: r.from.obj.type, uuid: r.from.obj.uuid })));
+    const isRelaxed = (r: { from: Cached; field: string }) => r.from.obj.refs[r.field]!.find((l) => l.uuid === c.obj.uuid)?.relaxed === true;
+    const blocking = referrers.filter((r) => !isRelaxed(r));
+    if (blocking.length) throw new DeleteBlocked('refs', blocking.map((r) => ({ type: r.from.obj.type, uuid: r.from.obj.uuid })));
     const children = this.view.childrenOf(c.obj.uuid).filter((k) => !ownedIds.has(k.obj.uuid));
     if (children.length) throw new DeleteBlocked('children', children.map((k) => ({ type: k.obj.type, uuid: k.obj.uuid })));
+    for (const r of referrers) this.dropLink(ctx, r.from, r.field, c.obj.uuid);
     for (const o of owned) this.deleteIn(ctx, o);
     hooks?.release?.(ctx, c.obj);
     ctx.m.deleteObject(c);

@@ -253,3 +253,9 @@ export const COMMON_PROPERTIES: Record<string, TSchema> = {
   perms2: Type.Object({}, { additionalProperties: true, description: 'ownership and sharing (stored, not enforced)' }),
   annotations: S.KeyValuePairs,
 };
+
+/** Map-valued properties (TF's MapProperty): a wrapper list keyed by one member. */
+export const MAP_PROPERTIES: Record<string, { list: string; key: string }> = {
+  annotations: { list: 'key_value_pair', key: 'key' },
+  virtual_machine_interface_bindings: { list: 'key_value_pair', key: 'key' },
+};

@@ -156,9 +156,51 @@ test('homepage and OpenAPI document', async () => {
   const home = await api('GET', '/');
   assert.equal(home.body.href, srv.url);
   const links = home.body.links.map((l: { link: { rel: string; name: string } }) => `${l.link.rel}:${l.link.name}`);
-  for (const want of ['collection:virtual-network', 'resource-base:virtual-network', 'action:name-to-id', 'action:virtual-network-ip-alloc']) assert.ok(links.includes(want), want);
+  for (const want of ['collection:virtual-network', 'resource-base:virtual-network', 'action:name-to-id', 'action:virtual-network-ip-alloc', 'action:ref-relax-for-delete', 'action:prop-collection-get', 'action:prop-collection-update']) assert.ok(links.includes(want), want);
   const doc = await api('GET', '/openapi.json');
   assert.equal(doc.body.openapi, '3.0.3');
   assert.ok(doc.body.paths['/virtual-networks'].post);
   assert.ok(doc.body.components.schemas['virtual-network'].properties.network_ipam_refs);
+});
+
+test('ref-relax-for-delete lets the target go, and its link with it', async () => {
+  const vn = await create('virtual-network', networkBody('relax-net', '10.21.0.0/24'));
+  const pol = await create('network-policy', { 'network-policy': { fq_name: [...ADMIN, 'relax-pol'], parent_type: 'project' } });
+  await api('POST', '/ref-update', { type: 'virtual-network', uuid: vn, 'ref-type': 'network-policy', 'ref-uuid': pol, operation: 'ADD', attr: null });
+  assert.equal((await api('DELETE', `/network-policy/${pol}`)).status, 409);
+  const relax = await api('POST', '/ref-relax-for-delete', { uuid: vn, 'ref-uuid': pol });
+  assert.deepEqual(relax.body, { uuid: vn });
+  assert.equal((await api('POST', '/ref-relax-for-delete', { uuid: vn, 'ref-uuid': vn })).status, 404, 'no such link');
+  assert.equal((await api('DELETE', `/network-policy/${pol}`)).status, 200);
+  assert.equal((await api('GET', `/virtual-network/${vn}`)).body['virtual-network'].network_policy_refs, undefined);
+  assert.equal((await api('DELETE', `/virtual-network/${vn}`)).status, 200);
+});
+
+test('prop-collection-get and prop-collection-update on map properties', async () => {
+  const vn = await create('virtual-network', networkBody('props-net', '10.22.0.0/24'));
+  const vmi = await create('virtual-machine-interface', interfaceBody('props-vmi', vn));
+  const set = await api('POST', '/prop-collection-update', {
+    uuid: vmi,
+    updates: [
+      { field: 'virtual_machine_interface_bindings', operation: 'set', value: { key: 'host_id', value: 'h1' } },
+      { field: 'virtual_machine_interface_bindings', operation: 'set', value: { key: 'vnic_type', value: 'normal' } },
+      { field: 'virtual_machine_interface_bindings', operation: 'set', value: { key: 'host_id', value: 'h2' } },
+    ],
+  });
+  assert.equal(set.status, 200, set.text);
+  const got = await api('GET', `/prop-collection-get?uuid=${vmi}&fields=virtual_machine_interface_bindings`);
+  assert.deepEqual(got.body, {
+    virtual_machine_interface_bindings: [
+      [{ key: 'vnic_type', value: 'normal' }, 'vnic_type'],
+      [{ key: 'host_id', value: 'h2' }, 'host_id'],
+    ],
+  });
+  await api('POST', '/prop-collection-update', { uuid: vmi, updates: [{ field: 'virtual_machine_interface_bindings', operation: 'delete', position: 'vnic_type' }] });
+  const read = (await api('GET', `/virtual-machine-interface/${vmi}`)).body['virtual-machine-interface'];
+  assert.deepEqual(read.virtual_machine_interface_bindings, { key_value_pair: [{ key: 'host_id', value: 'h2' }] });
+  const bad = await api('GET', `/prop-collection-get?uuid=${vmi}&fields=display_name`);
+  assert.equal(bad.status, 400);
+  assert.match(bad.body.error.message, /not a collection property/);
+  await api('DELETE', `/virtual-machine-interface/${vmi}`);
+  await api('DELETE', `/virtual-network/${vn}`);
 });

@@ -9,7 +9,7 @@ import type { ConfigService, ListQuery } from '../../config/service.js';
 import { isTypeName, TYPE_NAMES } from '../../model/types.js';
 import { FqName, Uuid } from '../../model/schemas.js';
 import { stripNulls } from '../../model/validate.js';
-import { parseFilters } from '../query.js';
+import { type Query, csv, parseFilters } from '../query.js';
 import { listAnswer, parentLookup } from './resources.js';
 import { baseUrl } from '../http.js';
 
@@ -47,6 +47,18 @@ export const ACTION_SCHEMAS = {
     },
     { additionalProperties: true },
   ),
+  refRelax: Type.Object({ uuid: Uuid, 'ref-uuid': Uuid }),
+  propCollectionUpdate: Type.Object({
+    uuid: Uuid,
+    updates: Type.Array(
+      Type.Object({
+        field: Type.String(),
+        operation: Type.Union([Type.Literal('set'), Type.Literal('delete'), Type.Literal('add'), Type.Literal('modify')]),
+        value: Type.Optional(Type.Any()),
+        position: Type.Optional(Type.String()),
+      }),
+    ),
+  }),
   useragentKv: Type.Object({
     operation: Type.Union([Type.Literal('STORE'), Type.Literal('RETRIEVE'), Type.Literal('DELETE')]),
     key: Type.Optional(Type.String()),
@@ -102,6 +114,26 @@ export async function actionRoutes(app: FastifyInstance, { svc }: { svc: ConfigS
       attr: b.attr,
     });
     return { uuid };
+  });
+
+  app.post('/ref-relax-for-delete', async (req) => {
+    const b = body(ACTION_SCHEMAS.refRelax, req.body);
+    return { uuid: await svc.refRelaxForDelete(b.uuid.toLowerCase(), b['ref-uuid'].toLowerCase()) };
+  });
+
+  app.get<{ Querystring: Query }>('/prop-collection-get', async (req) => {
+    const uuid = req.query['uuid'];
+    if (typeof uuid !== 'string') throw new BadRequest('uuid: required', 'uuid');
+    const fields = csv(req.query, 'fields');
+    if (!fields) throw new BadRequest('fields: required (comma-separated property names)', 'fields');
+    const position = req.query['position'];
+    return svc.propCollectionGet(uuid.toLowerCase(), fields, typeof position === 'string' ? position : undefined);
+  });
+
+  app.post('/prop-collection-update', async (req) => {
+    const b = body(ACTION_SCHEMAS.propCollectionUpdate, req.body);
+    await svc.propCollectionUpdate(b.uuid.toLowerCase(), b.updates);
+    return {};
   });
 
   app.post('/list-bulk-collection', async (req) => {
