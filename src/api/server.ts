@@ -6,6 +6,7 @@ import { type ConfigService, DeleteBlocked } from '../config/service.js';
 import { baseUrl, errorBody } from './http.js';
 import { hrefOf } from './render.js';
 import { actionRoutes } from './routes/actions.js';
+import { feedRoutes } from './routes/feed.js';
 import { homepageRoutes } from './routes/homepage.js';
 import { resourceRoutes } from './routes/resources.js';
 
@@ -60,6 +61,7 @@ export async function buildApi(svc: ConfigService, opts: ApiOptions = {}): Promi
 
   await app.register(homepageRoutes, { svc });
   await app.register(actionRoutes, { svc });
+  await app.register(feedRoutes, { svc });
   await app.register(resourceRoutes, { svc });
   return app;
 }

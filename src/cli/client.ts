@@ -1,36 +1,31 @@
 // A small client of the config API for the CLI (and the lab): JSON in, JSON out, and
 // errors turned into one readable line.
 
+import { HttpError, requestJson } from '../util/http-client.js';
+
 export class CliError extends Error {}
 
 type Json = Record<string, unknown>;
 
 export class ApiClient {
-  constructor(readonly base: string) {}
+  constructor(
+    readonly base: string,
+    private readonly what = 'the Cirrus API',
+    private readonly hint = "is 'cirrus up' running? (set CIRRUS_API to point elsewhere)",
+  ) {}
 
   static fromEnv(override?: string): ApiClient {
     return new ApiClient((override ?? process.env['CIRRUS_API'] ?? 'http://127.0.0.1:8082').replace(/\/+$/, ''));
   }
 
   async request<T = Json>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
     try {
-      res = await fetch(this.base + path, {
-        method,
-        headers: { 'content-type': 'application/json' },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
+      return await requestJson<T>(this.base, method, path, body);
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-      throw new CliError(`cannot reach the Cirrus API at ${this.base} (${cause}); is 'cirrus up' running? (set CIRRUS_API to point elsewhere)`);
+      if (e instanceof HttpError) throw new CliError(e.message);
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new CliError(`cannot reach ${this.what} at ${this.base} (${code}); ${this.hint}`);
     }
-    const text = await res.text();
-    const data = text ? (JSON.parse(text) as unknown) : {};
-    if (!res.ok) {
-      const message = (data as { error?: { message?: string } }).error?.message ?? text;
-      throw new CliError(`${message} (HTTP ${res.status})`);
-    }
-    return data as T;
   }
 
   get<T = Json>(path: string): Promise<T> {

@@ -73,6 +73,7 @@ const MAX_ATTEMPTS = 8;
 
 export class ConfigService {
   private readonly allocator = new Allocator();
+  private readonly listeners = new Set<() => void>();
   private stopWatch: (() => void) | undefined;
 
   private constructor(
@@ -86,13 +87,24 @@ export class ConfigService {
     const { kvs, rev } = await store.range('');
     view.load(kvs, rev);
     const svc = new ConfigService(store, view);
-    svc.stopWatch = await store.watch(rev, (changes) => view.apply(changes));
+    svc.stopWatch = await store.watch(rev, (changes) => {
+      view.apply(changes);
+      for (const l of svc.listeners) l();
+    });
     await svc.ensureDefaults();
     return svc;
   }
 
   close(): void {
     this.stopWatch?.();
+    for (const l of this.listeners) l();
+    this.listeners.clear();
+  }
+
+  /** Calls `listener` after every change applied to the view (and once on close). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   private async ensureDefaults(): Promise<void> {

@@ -1,5 +1,7 @@
 // The config API role: the embedded store, the config service and the HTTP server.
 
+import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.js';
@@ -26,11 +28,12 @@ export interface ApiRole {
   close(): Promise<void>;
 }
 
-export async function startApi(opts: { dataDir: string; listen: ListenAddress; logLevel?: string }): Promise<ApiRole> {
+export async function startApi(opts: { dataDir: string; listen: ListenAddress; socket?: string; logLevel?: string }): Promise<ApiRole> {
   const store = new SqliteStore(path.join(opts.dataDir, 'config.db'));
   const svc = await ConfigService.open(store);
   const app = await buildApi(svc, opts.logLevel ? { logLevel: opts.logLevel } : {});
   await app.listen({ host: opts.listen.host, port: opts.listen.port });
+  const unix = opts.socket ? await listenUnix(app, opts.socket) : undefined;
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.listen.port;
   const host = opts.listen.host.includes(':') ? `[${opts.listen.host}]` : opts.listen.host;
@@ -39,9 +42,20 @@ export async function startApi(opts: { dataDir: string; listen: ListenAddress; l
     svc,
     app,
     async close() {
+      unix?.close();
       await app.close();
       svc.close();
       await store.close();
     },
   };
+}
+
+/** A second listener on a unix socket, serving the same routes. */
+async function listenUnix(app: FastifyInstance, socketPath: string): Promise<http.Server> {
+  fs.rmSync(socketPath, { force: true });
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true });
+  const server = http.createServer((req, res) => app.routing(req, res));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, () => resolve()));
+  fs.chmodSync(socketPath, 0o600);
+  return server;
 }

@@ -70,7 +70,7 @@ export class SqliteStore implements Store {
       setMeta: this.db.prepare('UPDATE meta SET value = ? WHERE name = ?'),
       getMeta: this.db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
       since: this.db.prepare<[number, number], { rev: number; key: string; value: string | null }>(
-        'SELECT rev, key, value FROM changes WHERE rev > ? ORDER BY rev, seq LIMIT ?',
+        'SELECT rev, key, value FROM changes WHERE rev > ? AND rev <= ? ORDER BY rev, seq',
       ),
       compact: this.db.prepare('DELETE FROM changes WHERE rev <= ?'),
     };
@@ -134,26 +134,22 @@ export class SqliteStore implements Store {
     for (const w of this.watchers) w(changes);
   }
 
-  async changesSince(rev: number, limit = 10_000): Promise<Change[]> {
-    return this.readSince(rev, limit);
+  async changesSince(rev: number, revisions = 1_000): Promise<Change[]> {
+    return this.readSince(rev, revisions);
   }
 
-  private readSince(rev: number, limit: number): Change[] {
+  private readSince(rev: number, revisions: number): Change[] {
     if (rev < this.compacted) throw new CompactedError(rev, this.compacted + 1);
     return this.stmts.since
-      .all(rev, limit)
+      .all(rev, rev + revisions)
       .map((r) => (r.value === null ? { rev: r.rev, key: r.key } : { rev: r.rev, key: r.key, value: r.value }));
   }
 
   async watch(fromRev: number, callback: WatchCallback): Promise<() => void> {
     // History is read synchronously up to the current revision, then live delivery takes
     // over: nothing can commit in between because this runs without yielding.
-    let cursor = fromRev;
-    while (cursor < this.rev) {
-      const batch = this.readSince(cursor, 50_000);
-      if (batch.length === 0) break;
-      for (const group of groupByRev(batch)) callback(group);
-      cursor = batch[batch.length - 1]!.rev;
+    for (let cursor = fromRev; cursor < this.rev; cursor += 10_000) {
+      for (const group of groupByRev(this.readSince(cursor, 10_000))) callback(group);
     }
     this.watchers.add(callback);
     return () => this.watchers.delete(callback);

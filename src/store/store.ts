@@ -51,8 +51,11 @@ export interface Store {
   range(prefix: string): Promise<{ kvs: KeyValue[]; rev: number }>;
   /** Applies the transaction atomically when every compare holds. */
   commit(txn: Txn): Promise<CommitResult>;
-  /** Changes with revision greater than `rev`, oldest first, at most `limit`. */
-  changesSince(rev: number, limit?: number): Promise<Change[]>;
+  /**
+   * Changes with revision greater than `rev`, oldest first, of at most `revisions`
+   * revisions: a revision's changes are never split.
+   */
+  changesSince(rev: number, revisions?: number): Promise<Change[]>;
   /**
    * Delivers every change with revision greater than `fromRev` (history first, then live,
    * in commit order, grouped per transaction). Returns a function that stops the watch.

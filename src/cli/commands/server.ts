@@ -1,7 +1,7 @@
 // cirrus up / cirrus api: run the server roles in the foreground.
 
 import type { Command } from 'commander';
-import { type ApiRole, parseListen, startApi } from '../../roles/api.js';
+import type { ApiRole } from '../../roles/api.js';
 import { CliError } from '../client.js';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cirrus';
@@ -10,6 +10,7 @@ export const DEFAULT_API_PORT = 8082;
 interface ServerOptions {
   data: string;
   listen: string;
+  socket?: string;
   logLevel: string;
 }
 
@@ -34,10 +35,17 @@ async function runUntilSignal(start: () => Promise<ApiRole>, banner: (r: ApiRole
   });
 }
 
+/** The server modules load only for server roles: the CLI's verbs start fast. */
+async function startRole(opts: ServerOptions): Promise<ApiRole> {
+  const { parseListen, startApi } = await import('../../roles/api.js');
+  return startApi({ dataDir: opts.data, listen: parseListen(opts.listen), logLevel: opts.logLevel, ...(opts.socket ? { socket: opts.socket } : {}) });
+}
+
 function serverOptions(cmd: Command): Command {
   return cmd
     .option('--data <dir>', 'data directory (the embedded store lives here)', process.env['CIRRUS_DATA'] ?? DEFAULT_DATA_DIR)
     .option('--listen <addr>', 'config API address, PORT or HOST:PORT', `127.0.0.1:${DEFAULT_API_PORT}`)
+    .option('--socket <path>', 'also serve the API on this unix socket (for agents in other network namespaces)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug', 'warn');
 }
 
@@ -45,14 +53,14 @@ export function serverCommands(program: Command): void {
   serverOptions(program.command('up').description('run the all-in-one Cirrus node (for now: the config API on the embedded store)')).action(
     async (opts: ServerOptions) => {
       await runUntilSignal(
-        () => startApi({ dataDir: opts.data, listen: parseListen(opts.listen), logLevel: opts.logLevel }),
+        () => startRole(opts),
         (r) => `cirrus: config API on ${r.url} (data in ${opts.data}); try: CIRRUS_API=${r.url} cirrus network list`,
       );
     },
   );
   serverOptions(program.command('api').description('run the config API role alone')).action(async (opts: ServerOptions) => {
     await runUntilSignal(
-      () => startApi({ dataDir: opts.data, listen: parseListen(opts.listen), logLevel: opts.logLevel }),
+      () => startRole(opts),
       (r) => `cirrus: config API on ${r.url} (data in ${opts.data})`,
     );
   });

@@ -1,0 +1,147 @@
+// The kernel behind a small interface (a shim, so the reconciler is testable without
+// root): read what Cirrus owns with `ip -j`, apply changes with `ip -batch`, sysctls
+// through /proc/sys. System tools are spawned with argument arrays, never a shell.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import type { KernelState, Neigh, Route, Rule } from './model.js';
+import { neighKey, routeKey, ruleKey } from './model.js';
+import { CIRRUS_PROTO, PORT_RULE_PREF, isOwnedTable } from './names.js';
+
+export interface BatchError {
+  /** 1-based line of the batch. */
+  line: number;
+  command: string;
+  message: string;
+}
+
+export interface Kernel {
+  /** Cirrus-owned state; `owns` tells which interfaces are Cirrus's. */
+  read(owns: (ifname: string) => boolean): Promise<KernelState>;
+  /** Runs `ip -batch` lines in the host namespace or in `netns`; returns the failed lines. */
+  batch(lines: string[], netns?: string): Promise<BatchError[]>;
+  readSysctl(path: string): string | undefined;
+  writeSysctl(path: string, value: string): void;
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], input?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
+    child.stdin.on('error', () => undefined); // the child may exit before reading everything
+    child.stdin.end(input ?? '');
+  });
+}
+
+async function ipJson<T>(args: string[]): Promise<T[]> {
+  const r = await run('ip', ['-j', ...args]);
+  if (r.code !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout.trim() ? (JSON.parse(r.stdout) as T[]) : [];
+}
+
+interface IpLink {
+  ifname: string;
+  flags?: string[];
+}
+interface IpRoute {
+  type?: string;
+  dst: string;
+  dev?: string;
+  table?: string;
+}
+interface IpRule {
+  priority: number;
+  iif?: string;
+  table?: string;
+}
+interface IpNeigh {
+  dst: string;
+  dev: string;
+  lladdr?: string;
+}
+
+/** Batch mode's "Command failed -:N" lines, with the message printed before each. */
+export function parseBatchErrors(stderr: string, lines: string[]): BatchError[] {
+  const errors: BatchError[] = [];
+  let message: string[] = [];
+  for (const l of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)$/.exec(l.trim());
+    if (m) {
+      const line = Number(m[1]);
+      errors.push({ line, command: lines[line - 1] ?? '', message: message.join(' ').trim() });
+      message = [];
+    } else if (l.trim()) message.push(l.trim());
+  }
+  return errors;
+}
+
+export class LinuxKernel implements Kernel {
+  async read(owns: (ifname: string) => boolean): Promise<KernelState> {
+    const [links, routes, rules, neighs] = await Promise.all([
+      ipJson<IpLink>(['link', 'show']),
+      ipJson<IpRoute>(['route', 'show', 'table', 'all']),
+      ipJson<IpRule>(['rule', 'show']),
+      ipJson<IpNeigh>(['neigh', 'show', 'proto', String(CIRRUS_PROTO)]),
+    ]);
+    const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() };
+    for (const l of links) if (owns(l.ifname)) state.links.set(l.ifname, { up: l.flags?.includes('UP') ?? false });
+    for (const r of routes) {
+      const table = Number(r.table);
+      if (!isOwnedTable(table)) continue;
+      const route: Route = {
+        table,
+        type: r.type === 'local' || r.type === 'unreachable' ? r.type : 'unicast',
+        dst: r.dst.endsWith('/32') ? r.dst.slice(0, -3) : r.dst,
+        ...(r.dev ? { dev: r.dev } : {}),
+      };
+      state.routes.set(routeKey(route), route);
+    }
+    for (const r of rules) {
+      const table = Number(r.table);
+      if (r.priority !== PORT_RULE_PREF || !r.iif || !isOwnedTable(table)) continue;
+      const rule: Rule = { pref: r.priority, iif: r.iif, table };
+      state.rules.set(ruleKey(rule), rule);
+    }
+    for (const n of neighs) {
+      const neigh: Neigh = { dev: n.dev, ip: n.dst, mac: n.lladdr ?? '' };
+      state.neighs.set(neighKey(neigh), neigh);
+    }
+    return state;
+  }
+
+  async batch(lines: string[], netns?: string): Promise<BatchError[]> {
+    if (lines.length === 0) return [];
+    const [cmd, args] = netns === undefined
+      ? ['ip', ['-force', '-batch', '-']]
+      : netns.startsWith('/')
+        ? ['nsenter', [`--net=${netns}`, 'ip', '-force', '-batch', '-']]
+        : ['ip', ['-n', netns, '-force', '-batch', '-']];
+    const r = await run(cmd, args as string[], lines.join('\n') + '\n');
+    const errors = parseBatchErrors(r.stderr, lines);
+    if (r.code !== 0 && errors.length === 0) errors.push({ line: 0, command: `${cmd} ${(args as string[]).join(' ')}`, message: r.stderr.trim() || `exit ${r.code}` });
+    return errors;
+  }
+
+  readSysctl(path: string): string | undefined {
+    try {
+      return fs.readFileSync(`/proc/sys/${path}`, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  writeSysctl(path: string, value: string): void {
+    fs.writeFileSync(`/proc/sys/${path}`, value);
+  }
+}

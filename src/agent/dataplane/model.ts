@@ -1,0 +1,162 @@
+// The host's kernel state as Cirrus wants it (computed from the HostState), the kernel
+// state as read, and the plan that turns one into the other. All pure: the kernel I/O
+// lives in kernel.ts.
+
+import type { HostState, PortState } from '../host-state.js';
+import { PORT_RULE_PREF, CIRRUS_PROTO, WORKLOAD_MTU } from './names.js';
+
+export interface Route {
+  table: number;
+  type: 'unicast' | 'local' | 'unreachable';
+  /** "default" or an address (a /32). */
+  dst: string;
+  dev?: string;
+}
+
+export interface Rule {
+  pref: number;
+  iif: string;
+  table: number;
+}
+
+export interface Neigh {
+  dev: string;
+  ip: string;
+  mac: string;
+}
+
+export interface Link {
+  up: boolean;
+}
+
+export interface KernelState {
+  links: Map<string, Link>;
+  routes: Map<string, Route>;
+  rules: Map<string, Rule>;
+  neighs: Map<string, Neigh>;
+}
+
+export const routeKey = (r: Route) => `${r.table}|${r.dst}`;
+export const ruleKey = (r: Rule) => `${r.pref}|${r.iif}|${r.table}`;
+export const neighKey = (n: Neigh) => `${n.dev}|${n.ip}`;
+
+export interface Desired {
+  kernel: KernelState;
+  /** Host-side interfaces of ports, by name. */
+  ports: Map<string, PortState>;
+  /** Per-interface sysctls: proxy ARP answers for the gateway and the network's peers. */
+  sysctls: { path: string; value: string }[];
+}
+
+export function desiredState(host: HostState): Desired {
+  const kernel: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() };
+  const ports = new Map<string, PortState>();
+  const sysctls: Desired['sysctls'] = [];
+  const add = <T>(m: Map<string, T>, key: (v: T) => string, v: T) => m.set(key(v), v);
+  const tableOf = new Map(host.networks.map((n) => [n.uuid, n.table]));
+  for (const n of host.networks) {
+    // Lookups that find nothing in the network's table must end there, not in main.
+    add(kernel.routes, routeKey, { table: n.table, type: 'unreachable', dst: 'default' });
+    for (const a of n.serviceAddresses) add(kernel.routes, routeKey, { table: n.table, type: 'local', dst: a, dev: 'lo' });
+  }
+  for (const p of host.ports) {
+    if (!p.registration.enabled) continue;
+    const table = tableOf.get(p.network)!;
+    ports.set(p.hostIf, p);
+    kernel.links.set(p.hostIf, { up: true });
+    add(kernel.routes, routeKey, { table, type: 'unicast', dst: p.address, dev: p.hostIf });
+    add(kernel.rules, ruleKey, { pref: PORT_RULE_PREF, iif: p.hostIf, table });
+    add(kernel.neighs, neighKey, { dev: p.hostIf, ip: p.address, mac: p.mac });
+    sysctls.push(
+      { path: `net/ipv4/conf/${p.hostIf}/proxy_arp`, value: '1' },
+      { path: `net/ipv4/conf/${p.hostIf}/rp_filter`, value: '0' },
+      { path: `net/ipv4/neigh/${p.hostIf}/proxy_delay`, value: '0' },
+    );
+  }
+  return { kernel, ports, sysctls };
+}
+
+/** Host-wide sysctls the data plane needs (forwarding; no reverse-path filter across tables). */
+export const HOST_SYSCTLS = [
+  { path: 'net/ipv4/ip_forward', value: '1' },
+  { path: 'net/ipv4/conf/all/rp_filter', value: '0' },
+];
+
+export interface Command {
+  /** An `ip -batch` line. */
+  line: string;
+  /** The device it needs, if any. */
+  dev?: string;
+}
+
+export interface Plan {
+  /** Ports whose veth pair must be created (and the workload side configured). */
+  create: PortState[];
+  /** Commands for the host namespace, in a safe order. */
+  commands: Command[];
+}
+
+/**
+ * The minimal change from `actual` to `desired`. Only objects Cirrus owns appear in
+ * `actual` (the reader filters), so everything extra there is removed.
+ */
+export function plan(desired: Desired, actual: KernelState): Plan {
+  const create: PortState[] = [];
+  const adds: Command[] = [];
+  const dels: Command[] = [];
+  const on = (dev: string | undefined, line: string): Command => (dev && dev !== 'lo' ? { line, dev } : { line });
+  for (const [name, port] of desired.ports) {
+    const link = actual.links.get(name);
+    if (!link) {
+      if (port.registration.mode === 'create') create.push(port);
+      continue; // an adopted interface that does not exist yet: plumbed when it appears
+    }
+    if (!link.up) adds.push(on(name, `link set dev ${name} up`));
+  }
+  // Routes, neighbours and rules need their device: skip those of missing devices.
+  const present = (dev?: string) => dev === undefined || dev === 'lo' || actual.links.has(dev) || create.some((p) => p.hostIf === dev);
+  for (const [key, r] of desired.kernel.routes) {
+    const have = actual.routes.get(key);
+    if (present(r.dev) && (!have || have.type !== r.type || have.dev !== r.dev)) adds.push(on(r.dev, routeCommand('replace', r)));
+  }
+  for (const [key, r] of actual.routes) if (!desired.kernel.routes.has(key)) dels.push(on(r.dev, routeCommand('del', r)));
+  for (const [key, n] of desired.kernel.neighs) {
+    const have = actual.neighs.get(key);
+    if (present(n.dev) && (!have || have.mac !== n.mac)) adds.push(on(n.dev, `neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud permanent proto ${CIRRUS_PROTO}`));
+  }
+  for (const [key, n] of actual.neighs) if (!desired.kernel.neighs.has(key)) dels.push(on(n.dev, `neigh del ${n.ip} dev ${n.dev}`));
+  for (const [key, r] of desired.kernel.rules) if (!actual.rules.has(key) && present(r.iif)) adds.push(on(r.iif, ruleCommand('add', r)));
+  for (const [key, r] of actual.rules) if (!desired.kernel.rules.has(key)) dels.unshift({ line: ruleCommand('del', r) });
+  for (const name of actual.links.keys()) if (!desired.ports.has(name)) dels.push({ line: `link del dev ${name}` });
+  // Removals first (rules before the routes and links they lead to), then additions.
+  return { create, commands: [...dels, ...adds] };
+}
+
+function routeCommand(op: 'replace' | 'del', r: Route): string {
+  const head = `route ${op} ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst === 'default' ? 'default' : `${r.dst}/32`}`;
+  const dev = r.dev ? ` dev ${r.dev}${r.type === 'unicast' ? ' scope link' : ''}` : '';
+  return `${head}${dev} table ${r.table} proto ${CIRRUS_PROTO}`;
+}
+
+function ruleCommand(op: 'add' | 'del', r: Rule): string {
+  return `rule ${op} pref ${r.pref} iif ${r.iif} lookup ${r.table}`;
+}
+
+/** Commands creating a port's veth pair, the workload end inside its namespace. */
+export function createVethCommands(p: PortState): string[] {
+  const reg = p.registration;
+  return [
+    `link add ${p.hostIf} mtu 1500 type veth peer name ${reg.ifname} netns ${reg.netns} address ${p.mac} mtu ${WORKLOAD_MTU}`,
+    `link set dev ${p.hostIf} up`,
+  ];
+}
+
+/** Commands run inside the workload's namespace (ip -n NS -batch -). */
+export function workloadCommands(p: PortState): string[] {
+  const ifname = p.registration.ifname!;
+  const lines = [`link set dev lo up`, `link set dev ${ifname} address ${p.mac} mtu ${WORKLOAD_MTU} up`];
+  if (p.registration.dhcp) return lines;
+  lines.push(`addr replace ${p.address}/${p.prefixLen} dev ${ifname}`);
+  if (p.gateway) lines.push(`route replace default via ${p.gateway} dev ${ifname}`);
+  return lines;
+}

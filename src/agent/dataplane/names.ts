@@ -1,0 +1,45 @@
+// What Cirrus owns in a host's kernel, and how it is recognised: interface names with the
+// `cv-` prefix, routing tables in a reserved id range, rules at one preference.
+
+/** Host end of a workload's veth: cv- + 11 hex digits of the interface (VMI) uuid. */
+export const HOST_IF_PREFIX = 'cv-';
+
+export function hostIfName(vmiUuid: string): string {
+  return HOST_IF_PREFIX + vmiUuid.replace(/-/g, '').slice(0, 11);
+}
+
+/** Routing tables of virtual networks: TABLE_BASE + the network's id. */
+export const TABLE_BASE = 1_000_000;
+export const TABLE_MAX = 1_999_999;
+
+export function tableOf(networkId: number): number {
+  return TABLE_BASE + networkId;
+}
+
+export function isOwnedTable(table: number): boolean {
+  return table >= TABLE_BASE && table <= TABLE_MAX;
+}
+
+/** Preference of the rules selecting a network's table by ingress interface. */
+export const PORT_RULE_PREF = 10_000;
+
+/** Routes and neighbours Cirrus installs carry this protocol number ("proto 77"). */
+export const CIRRUS_PROTO = 77;
+
+/** Workload MTU: room for VXLAN's 50 bytes on a 1500-byte underlay. */
+export const WORKLOAD_MTU = 1450;
+
+const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+/** Linux interface names: 1-15 characters, no slash, colon or space. */
+export function isValidIfName(name: string): boolean {
+  return IFNAME.test(name) && name !== '.' && name !== '..';
+}
+
+const NETNS_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** A namespace is a name under /run/netns or an absolute path (/proc/PID/ns/net, /var/run/netns/X). */
+export function isValidNetns(ns: string): boolean {
+  if (ns.startsWith('/')) return /^\/[A-Za-z0-9_.\-/]{1,255}$/.test(ns) && !ns.includes('..');
+  return NETNS_NAME.test(ns) && ns !== '.' && ns !== '..';
+}

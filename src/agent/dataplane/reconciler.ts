@@ -1,0 +1,80 @@
+// Level-triggered reconciliation: read what Cirrus owns in the kernel, compute the
+// minimal change to the desired state, apply it in batches. Nothing is flushed, so an
+// agent restart does not disturb forwarding; anything changed behind the agent's back is
+// put back on the next pass.
+
+import type { HostState, PortState } from '../host-state.js';
+import type { BatchError, Kernel } from './kernel.js';
+import { HOST_SYSCTLS, createVethCommands, desiredState, plan, workloadCommands } from './model.js';
+import { HOST_IF_PREFIX } from './names.js';
+
+export interface ReconcileResult {
+  durationMs: number;
+  /** Kernel changes applied (batch lines and sysctl writes). */
+  changes: number;
+  created: string[];
+  errors: BatchError[];
+  /** Ports that could not be plumbed, by interface uuid, with the reason. */
+  failedPorts: Map<string, string>;
+}
+
+/** At most this many workload namespaces are configured at once. */
+const NAMESPACE_PARALLELISM = 8;
+
+export class Reconciler {
+  constructor(private readonly kernel: Kernel) {}
+
+  async reconcile(host: HostState): Promise<ReconcileResult> {
+    const started = performance.now();
+    const desired = desiredState(host);
+    const adopted = new Set(host.ports.filter((p) => p.registration.mode === 'adopt').map((p) => p.hostIf));
+    const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || adopted.has(name));
+    const p = plan(desired, actual);
+    const errors: BatchError[] = [];
+    const failedPorts = new Map<string, string>();
+    let changes = 0;
+
+    for (const s of HOST_SYSCTLS) changes += this.ensureSysctl(s.path, s.value);
+    const created = await this.createPorts(p.create, errors, failedPorts);
+    changes += created.length;
+    // Commands for ports whose creation failed would fail too: leave them for the next pass.
+    const failedIfs = new Set([...failedPorts.keys()].map((u) => host.ports.find((x) => x.vmiUuid === u)!.hostIf));
+    const commands = p.commands.filter((c) => !c.dev || !failedIfs.has(c.dev)).map((c) => c.line);
+    errors.push(...(await this.kernel.batch(commands)));
+    changes += commands.length;
+    for (const s of desired.sysctls) {
+      if (!failedIfs.has(s.path.split('/')[3]!)) changes += this.ensureSysctl(s.path, s.value);
+    }
+    return { durationMs: performance.now() - started, changes, created, errors, failedPorts };
+  }
+
+  private ensureSysctl(path: string, value: string): number {
+    const current = this.kernel.readSysctl(path);
+    if (current === undefined || current === value) return 0;
+    this.kernel.writeSysctl(path, value);
+    return 1;
+  }
+
+  /** Creates veth pairs (one host batch) then configures each workload namespace. */
+  private async createPorts(ports: PortState[], errors: BatchError[], failed: Map<string, string>): Promise<string[]> {
+    if (ports.length === 0) return [];
+    // One line per command so that a failure points at its port.
+    const lines: { port: PortState; line: string }[] = ports.flatMap((port) => createVethCommands(port).map((line) => ({ port, line })));
+    const batchErrors = await this.kernel.batch(lines.map((l) => l.line));
+    for (const e of batchErrors) {
+      const port = lines[e.line - 1]?.port;
+      if (port) failed.set(port.vmiUuid, `${e.command}: ${e.message}`);
+      else errors.push(e);
+    }
+    const ok = ports.filter((port) => !failed.has(port.vmiUuid));
+    for (let i = 0; i < ok.length; i += NAMESPACE_PARALLELISM) {
+      await Promise.all(
+        ok.slice(i, i + NAMESPACE_PARALLELISM).map(async (port) => {
+          const nsErrors = await this.kernel.batch(workloadCommands(port), port.registration.netns);
+          if (nsErrors.length) failed.set(port.vmiUuid, nsErrors.map((e) => `${e.command}: ${e.message}`).join('; '));
+        }),
+      );
+    }
+    return ok.filter((port) => !failed.has(port.vmiUuid)).map((port) => port.hostIf);
+  }
+}
