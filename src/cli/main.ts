@@ -2,6 +2,8 @@
 
 import { Command, CommanderError } from 'commander';
 import { CliError } from './client.js';
+import { agentCommands } from './commands/agent.js';
+import { netnsCommands } from './commands/netns.js';
 import { networkCommands } from './commands/network.js';
 import { policyCommands } from './commands/policy.js';
 import { portCommands } from './commands/port.js';
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
   networkCommands(program);
   policyCommands(program);
   portCommands(program);
+  agentCommands(program);
+  netnsCommands(program);
   const overrideAll = (c: Command): void => {
     c.exitOverride();
     c.commands.forEach(overrideAll);

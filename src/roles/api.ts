@@ -1,12 +1,11 @@
 // The config API role: the embedded store, the config service and the HTTP server.
 
-import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApi } from '../api/server.js';
 import { ConfigService } from '../config/service.js';
 import { SqliteStore } from '../store/sqlite.js';
+import { listenUnix } from '../util/unix-listener.js';
 
 export interface ListenAddress {
   host: string;
@@ -50,12 +49,3 @@ export async function startApi(opts: { dataDir: string; listen: ListenAddress; s
   };
 }
 
-/** A second listener on a unix socket, serving the same routes. */
-async function listenUnix(app: FastifyInstance, socketPath: string): Promise<http.Server> {
-  fs.rmSync(socketPath, { force: true });
-  fs.mkdirSync(path.dirname(socketPath), { recursive: true });
-  const server = http.createServer((req, res) => app.routing(req, res));
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, () => resolve()));
-  fs.chmodSync(socketPath, 0o600);
-  return server;
-}

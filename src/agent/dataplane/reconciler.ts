@@ -16,6 +16,8 @@ export interface ReconcileResult {
   errors: BatchError[];
   /** Ports that could not be plumbed, by interface uuid, with the reason. */
   failedPorts: Map<string, string>;
+  /** Owned or adopted host-side interfaces that exist after the pass. */
+  present: Set<string>;
 }
 
 /** At most this many workload namespaces are configured at once. */
@@ -45,7 +47,8 @@ export class Reconciler {
     for (const s of desired.sysctls) {
       if (!failedIfs.has(s.path.split('/')[3]!)) changes += this.ensureSysctl(s.path, s.value);
     }
-    return { durationMs: performance.now() - started, changes, created, errors, failedPorts };
+    const present = new Set([...actual.links.keys(), ...created].filter((name) => desired.ports.has(name)));
+    return { durationMs: performance.now() - started, changes, created, errors, failedPorts, present };
   }
 
   private ensureSysctl(path: string, value: string): number {

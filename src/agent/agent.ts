@@ -1,0 +1,236 @@
+// The per-host agent: follows the configuration, keeps the port registrations, and
+// reconciles the kernel whenever either changes, when the kernel changes behind its back
+// (ip monitor), and periodically. One reconcile runs at a time; requests made meanwhile
+// coalesce into one more pass.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { requestJson } from '../util/http-client.js';
+import { ConfigMirror } from './config-mirror.js';
+import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
+import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
+import { type HostState, type PortState, computeHostState } from './host-state.js';
+import { type PortRegistration, PortRegistry } from './ports/registry.js';
+
+export interface AgentOptions {
+  /** This host's name (its virtual-router is default-global-system-config:<host>). */
+  host: string;
+  /** Underlay (tunnel endpoint) address registered on the virtual-router. */
+  underlayIp?: string;
+  /** Config API: http://HOST:PORT or unix:/PATH. */
+  api: string;
+  /** Where port registrations are kept. */
+  stateDir: string;
+  /** Full resync period. */
+  resyncMs?: number;
+  kernel?: Kernel;
+}
+
+export interface PortStatus {
+  registration: PortRegistration;
+  state?: PortState;
+  /** active: plumbed; pending: configuration incomplete or interface missing; failed: the kernel refused. */
+  status: 'active' | 'pending' | 'failed' | 'disabled';
+  reason?: string;
+}
+
+export class Agent {
+  readonly registry: PortRegistry;
+  readonly mirror: ConfigMirror;
+  readonly metrics = new Registry();
+  private readonly reconciler: Reconciler;
+  private readonly kernel: Kernel;
+  private hostState: HostState | undefined;
+  private last: ReconcileResult | undefined;
+  private running = false;
+  private requested = 0;
+  private completed = 0;
+  private readonly waiters: { gen: number; resolve: () => void }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private monitor: ChildProcess | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly m;
+
+  constructor(readonly opts: AgentOptions) {
+    this.registry = new PortRegistry(path.join(opts.stateDir, 'ports'));
+    this.mirror = new ConfigMirror(opts.api);
+    this.kernel = opts.kernel ?? new LinuxKernel();
+    this.reconciler = new Reconciler(this.kernel);
+    const registers = [this.metrics];
+    this.m = {
+      reconciles: new Counter({ name: 'cirrus_agent_reconciles_total', help: 'Reconcile passes', registers }),
+      errors: new Counter({ name: 'cirrus_agent_reconcile_errors_total', help: 'Kernel commands that failed', registers }),
+      changes: new Counter({ name: 'cirrus_agent_kernel_changes_total', help: 'Kernel changes applied', registers }),
+      duration: new Histogram({
+        name: 'cirrus_agent_reconcile_duration_seconds',
+        help: 'Duration of reconcile passes',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers,
+      }),
+      ports: new Gauge({ name: 'cirrus_agent_ports', help: 'Registered ports by status', labelNames: ['status'], registers }),
+      connected: new Gauge({ name: 'cirrus_agent_config_connected', help: '1 while the config feed is connected', registers }),
+    };
+  }
+
+  start(): void {
+    this.mirror.on('change', () => this.schedule());
+    this.mirror.on('connected', () => {
+      this.m.connected.set(1);
+      void this.registerRouter();
+    });
+    this.mirror.on('disconnected', () => this.m.connected.set(0));
+    this.mirror.start();
+    this.timer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 10_000);
+    this.watchKernel();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.mirror.stop();
+    clearInterval(this.timer);
+    clearTimeout(this.debounce);
+    this.monitor?.kill();
+    while (this.running) await this.reconciled(this.requested);
+  }
+
+  // ---- ports ---------------------------------------------------------------------------
+
+  /**
+   * Registers (or replaces) a port and returns once a reconcile has seen it; with
+   * `waitMs`, waits that long for a pending port (its configuration may still be on its
+   * way from the API) to become active or fail.
+   */
+  async addPort(reg: PortRegistration, waitMs = 0): Promise<PortStatus> {
+    this.registry.put(reg);
+    await this.reconciled(this.schedule());
+    const deadline = Date.now() + waitMs;
+    let status = this.portStatus(reg.vmiUuid)!;
+    while (status.status === 'pending' && Date.now() < deadline) {
+      await Promise.race([this.reconciled(this.completed + 1), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())))]);
+      status = this.portStatus(reg.vmiUuid)!;
+    }
+    return status;
+  }
+
+  async deletePort(vmiUuid: string): Promise<boolean> {
+    const existed = this.registry.delete(vmiUuid);
+    if (existed) await this.reconciled(this.schedule());
+    return existed;
+  }
+
+  async setEnabled(vmiUuid: string, enabled: boolean): Promise<boolean> {
+    const reg = this.registry.get(vmiUuid);
+    if (!reg) return false;
+    this.registry.put({ ...reg, enabled });
+    await this.reconciled(this.schedule());
+    return true;
+  }
+
+  portStatus(vmiUuid: string): PortStatus | undefined {
+    const registration = this.registry.get(vmiUuid);
+    if (!registration) return undefined;
+    const state = this.hostState?.ports.find((p) => p.vmiUuid === vmiUuid);
+    if (!registration.enabled) return { registration, ...(state ? { state } : {}), status: 'disabled' };
+    const pending = this.hostState?.pending.find((p) => p.vmiUuid === vmiUuid);
+    if (pending) return { registration, status: 'pending', reason: pending.reason };
+    if (!state) return { registration, status: 'pending', reason: this.mirror.view ? 'not reconciled yet' : 'no configuration from the API yet' };
+    const failed = this.last?.failedPorts.get(vmiUuid);
+    if (failed) return { registration, state, status: 'failed', reason: failed };
+    if (!this.last?.present.has(state.hostIf)) return { registration, state, status: 'pending', reason: `interface ${state.hostIf} does not exist` };
+    return { registration, state, status: 'active' };
+  }
+
+  ports(): PortStatus[] {
+    return this.registry.list().map((r) => this.portStatus(r.vmiUuid)!);
+  }
+
+  get state(): { host: HostState | undefined; last: ReconcileResult | undefined } {
+    return { host: this.hostState, last: this.last };
+  }
+
+  // ---- reconciliation --------------------------------------------------------------------
+
+  /** Asks for a reconcile pass; returns its generation. */
+  schedule(): number {
+    const gen = ++this.requested;
+    if (!this.running) void this.runPasses();
+    return gen;
+  }
+
+  /** Resolves once a pass requested at or after `gen` has completed. */
+  reconciled(gen: number): Promise<void> {
+    if (this.completed >= gen) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ gen, resolve }));
+  }
+
+  private async runPasses(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.completed < this.requested && !this.stopped) {
+        const gen = this.requested;
+        await this.pass();
+        this.completed = gen;
+        for (const w of this.waiters.splice(0)) {
+          if (w.gen <= gen) w.resolve();
+          else this.waiters.push(w);
+        }
+      }
+    } finally {
+      this.running = false;
+      if (this.stopped) for (const w of this.waiters.splice(0)) w.resolve();
+    }
+  }
+
+  private async pass(): Promise<void> {
+    const view = this.mirror.view;
+    // Without configuration the desired state is unknown: touch nothing (keep forwarding).
+    if (!view) return;
+    const host = computeHostState(view, this.registry.list());
+    const end = this.m.duration.startTimer();
+    try {
+      this.last = await this.reconciler.reconcile(host);
+      this.hostState = host;
+      this.m.changes.inc(this.last.changes);
+      this.m.errors.inc(this.last.errors.length + this.last.failedPorts.size);
+      for (const e of this.last.errors) console.error(`cirrus agent: ${e.command}: ${e.message}`);
+    } catch (e) {
+      this.m.errors.inc();
+      console.error(`cirrus agent: reconcile failed: ${(e as Error).message}`);
+    } finally {
+      end();
+      this.m.reconciles.inc();
+      const counts = { active: 0, pending: 0, failed: 0, disabled: 0 };
+      for (const p of this.ports()) counts[p.status]++;
+      for (const [status, n] of Object.entries(counts)) this.m.ports.set({ status }, n);
+    }
+  }
+
+  /** Any link, route or rule event may be a change behind our back, or an adopted interface appearing. */
+  private watchKernel(): void {
+    if (this.stopped) return;
+    const child = spawn('ip', ['-o', 'monitor', 'link', 'route', 'rule'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    this.monitor = child;
+    child.stdout.on('data', () => {
+      clearTimeout(this.debounce);
+      this.debounce = setTimeout(() => this.schedule(), 20);
+    });
+    child.on('exit', () => {
+      if (!this.stopped) setTimeout(() => this.watchKernel(), 1_000);
+    });
+  }
+
+  /** Creates or updates this host's virtual-router (default-global-system-config:<host>). */
+  private async registerRouter(): Promise<void> {
+    const fq = ['default-global-system-config', this.opts.host];
+    const props = this.opts.underlayIp ? { virtual_router_ip_address: this.opts.underlayIp } : {};
+    try {
+      const { uuid } = await requestJson<{ uuid: string }>(this.opts.api, 'POST', '/fqname-to-id', { type: 'virtual-router', fq_name: fq }).catch(() => ({ uuid: '' }));
+      if (uuid) await requestJson(this.opts.api, 'PUT', `/virtual-router/${uuid}`, { 'virtual-router': props });
+      else await requestJson(this.opts.api, 'POST', '/virtual-routers', { 'virtual-router': { fq_name: fq, parent_type: 'global-system-config', ...props } });
+    } catch (e) {
+      console.error(`cirrus agent: cannot register virtual-router ${this.opts.host}: ${(e as Error).message}`);
+    }
+  }
+}
