@@ -78,6 +78,9 @@ export class Reconciler {
         }),
       );
     }
+    // A veth whose workload side could not be configured goes: the next pass starts over.
+    const halfMade = ok.filter((port) => failed.has(port.vmiUuid)).map((port) => `link del dev ${port.hostIf}`);
+    errors.push(...(await this.kernel.batch(halfMade)));
     return ok.filter((port) => !failed.has(port.vmiUuid)).map((port) => port.hostIf);
   }
 }

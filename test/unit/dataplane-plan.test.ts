@@ -1,0 +1,108 @@
+// The pure data-plane layer: desired kernel state from a host state, and the minimal plan.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { HostState, PortState } from '../../src/agent/host-state.js';
+import { type KernelState, desiredState, plan, routeKey, ruleKey, neighKey } from '../../src/agent/dataplane/model.js';
+import type { PortRegistration } from '../../src/agent/ports/registry.js';
+
+const reg = (uuid: string, extra: Partial<PortRegistration> = {}): PortRegistration => ({
+  vmiUuid: uuid,
+  mode: 'create',
+  netns: `ns-${uuid}`,
+  ifname: 'eth0',
+  enabled: true,
+  createdAt: '2026-01-01T00:00:00Z',
+  ...extra,
+});
+
+const port = (uuid: string, hostIf: string, address: string, network = 'red', extra: Partial<PortRegistration> = {}): PortState => ({
+  vmiUuid: uuid,
+  network,
+  hostIf,
+  mac: `02:00:00:00:00:${address.split('.')[3]!.padStart(2, '0')}`,
+  address,
+  prefixLen: 24,
+  gateway: '10.0.0.1',
+  registration: reg(uuid, extra),
+});
+
+const host = (...ports: PortState[]): HostState => ({
+  networks: [
+    { uuid: 'red', name: 'd:p:red', id: 1, table: 1_000_001, serviceAddresses: ['10.0.0.1', '10.0.0.2'] },
+    { uuid: 'blue', name: 'd:p:blue', id: 2, table: 1_000_002, serviceAddresses: ['10.0.0.1'] },
+  ],
+  ports,
+  pending: [],
+});
+
+/** The kernel exactly as desired (what a converged host looks like). */
+function converged(h: HostState): KernelState {
+  const d = desiredState(h).kernel;
+  return { links: new Map(d.links), routes: new Map(d.routes), rules: new Map(d.rules), neighs: new Map(d.neighs) };
+}
+
+test('desired state: per-network table with unreachable default and local service addresses; per-port route, rule, neighbour', () => {
+  const d = desiredState(host(port('a', 'cv-a', '10.0.0.3'), port('b', 'cv-b', '10.0.0.3', 'blue')));
+  const routes = [...d.kernel.routes.values()].map((r) => `${r.table} ${r.type} ${r.dst} ${r.dev ?? ''}`.trim()).sort();
+  assert.deepEqual(routes, [
+    '1000001 local 10.0.0.1 lo',
+    '1000001 local 10.0.0.2 lo',
+    '1000001 unicast 10.0.0.3 cv-a',
+    '1000001 unreachable default',
+    '1000002 local 10.0.0.1 lo',
+    '1000002 unicast 10.0.0.3 cv-b',
+    '1000002 unreachable default',
+  ]);
+  assert.deepEqual([...d.kernel.rules.keys()].sort(), ['10000|cv-a|1000001', '10000|cv-b|1000002']);
+  assert.deepEqual([...d.kernel.neighs.keys()].sort(), ['cv-a|10.0.0.3', 'cv-b|10.0.0.3']);
+  assert.ok(d.sysctls.some((s) => s.path === 'net/ipv4/conf/cv-a/proxy_arp' && s.value === '1'));
+  assert.ok(d.sysctls.some((s) => s.path === 'net/ipv4/neigh/cv-b/proxy_delay' && s.value === '0'));
+});
+
+test('a converged kernel needs no change', () => {
+  const h = host(port('a', 'cv-a', '10.0.0.3'), port('b', 'cv-b', '10.0.0.4'));
+  assert.deepEqual(plan(desiredState(h), converged(h)), { create: [], commands: [] });
+});
+
+test('missing pieces are added; extra owned pieces are removed, rules before the routes and links', () => {
+  const h = host(port('a', 'cv-a', '10.0.0.3'));
+  const actual = converged(h);
+  const r = [...actual.routes.values()].find((x) => x.dev === 'cv-a')!;
+  actual.routes.delete(routeKey(r));
+  actual.neighs.set(neighKey({ dev: 'cv-a', ip: '10.0.0.3', mac: '' }), { dev: 'cv-a', ip: '10.0.0.3', mac: '02:ff:ff:ff:ff:ff' });
+  actual.links.set('cv-gone', { up: true });
+  actual.rules.set(ruleKey({ pref: 10000, iif: 'cv-gone', table: 1_000_001 }), { pref: 10000, iif: 'cv-gone', table: 1_000_001 });
+  actual.routes.set('1000001|10.0.0.9', { table: 1_000_001, type: 'unicast', dst: '10.0.0.9', dev: 'cv-gone' });
+  const p = plan(desiredState(h), actual);
+  assert.deepEqual(p.create, []);
+  assert.deepEqual(
+    p.commands.map((c) => c.line),
+    [
+      'rule del pref 10000 iif cv-gone lookup 1000001',
+      'route del 10.0.0.9/32 dev cv-gone scope link table 1000001 proto 77',
+      'link del dev cv-gone',
+      'route replace 10.0.0.3/32 dev cv-a scope link table 1000001 proto 77',
+      'neigh replace 10.0.0.3 lladdr 02:00:00:00:00:03 dev cv-a nud permanent proto 77',
+    ],
+  );
+});
+
+test('a missing veth of a create-mode port is created; an adopted interface that is missing waits', () => {
+  const created = port('a', 'cv-a', '10.0.0.3');
+  const adopted = port('b', 'veth1', '10.0.0.4', 'red', { mode: 'adopt', hostIf: 'veth1' });
+  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() });
+  assert.deepEqual(p.create.map((x) => x.hostIf), ['cv-a']);
+  const lines = p.commands.map((c) => c.line);
+  assert.ok(lines.includes('rule add pref 10000 iif cv-a lookup 1000001'), 'the new port is routed in the same pass');
+  assert.ok(!lines.some((l) => l.includes('veth1')), 'nothing is attempted on an interface that does not exist');
+  assert.ok(lines.includes('route replace unreachable default table 1000001 proto 77'));
+});
+
+test('a disabled port is not programmed, and a down link is set up', () => {
+  const h = host(port('a', 'cv-a', '10.0.0.3', 'red', { enabled: false }), port('b', 'cv-b', '10.0.0.4'));
+  const actual = converged(host(port('b', 'cv-b', '10.0.0.4')));
+  actual.links.set('cv-b', { up: false });
+  const lines = plan(desiredState(h), actual).commands.map((c) => c.line);
+  assert.deepEqual(lines, ['link set dev cv-b up']);
+});

@@ -1,0 +1,83 @@
+// The reconciler against a fake kernel: what it applies, in which order, and how it
+// reports failures (the Felix-style shim makes this testable without root).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { BatchError, Kernel } from '../../src/agent/dataplane/kernel.js';
+import type { KernelState } from '../../src/agent/dataplane/model.js';
+import { Reconciler } from '../../src/agent/dataplane/reconciler.js';
+import type { HostState } from '../../src/agent/host-state.js';
+
+class FakeKernel implements Kernel {
+  state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() };
+  batches: { netns?: string; lines: string[] }[] = [];
+  sysctls = new Map<string, string>([['net/ipv4/ip_forward', '0'], ['net/ipv4/conf/all/rp_filter', '1']]);
+  failNetns = new Set<string>();
+  async read(owns: (n: string) => boolean): Promise<KernelState> {
+    return { ...this.state, links: new Map([...this.state.links].filter(([n]) => owns(n))) };
+  }
+  async batch(lines: string[], netns?: string): Promise<BatchError[]> {
+    if (lines.length) this.batches.push({ ...(netns ? { netns } : {}), lines });
+    for (const l of lines) if (l.startsWith('link del dev ')) this.state.links.delete(l.slice(13));
+    if (netns && this.failNetns.has(netns)) return [{ line: 1, command: lines[0]!, message: `Cannot open network namespace "${netns}"` }];
+    for (const l of lines) {
+      const m = /^link add (\S+) /.exec(l);
+      if (m) this.state.links.set(m[1]!, { up: false });
+    }
+    return [];
+  }
+  readSysctl(path: string): string | undefined {
+    return this.sysctls.get(path) ?? (path.includes('/cv-') ? '0' : undefined);
+  }
+  writeSysctl(path: string, value: string): void {
+    this.sysctls.set(path, value);
+  }
+}
+
+const host = (netns: string[]): HostState => ({
+  networks: [{ uuid: 'red', name: 'd:p:red', id: 1, table: 1_000_001, serviceAddresses: ['10.0.0.1'] }],
+  ports: netns.map((ns, i) => ({
+    vmiUuid: `u${i}`,
+    network: 'red',
+    hostIf: `cv-${i}`,
+    mac: `02:00:00:00:00:0${i}`,
+    address: `10.0.0.${i + 3}`,
+    prefixLen: 24,
+    gateway: '10.0.0.1',
+    registration: { vmiUuid: `u${i}`, mode: 'create' as const, netns: ns, ifname: 'eth0', enabled: true, createdAt: '' },
+  })),
+  pending: [],
+});
+
+test('new ports: one host batch creates the veths, each namespace is configured, then routes follow', async () => {
+  const k = new FakeKernel();
+  const r = await new Reconciler(k).reconcile(host(['w0', 'w1']));
+  assert.deepEqual(r.created, ['cv-0', 'cv-1']);
+  assert.deepEqual(r.errors, []);
+  assert.equal(k.batches[0]!.netns, undefined);
+  assert.match(k.batches[0]!.lines[0]!, /^link add cv-0 mtu 1500 type veth peer name eth0 netns w0 address 02:00:00:00:00:00 mtu 1450$/);
+  assert.deepEqual(k.batches.slice(1, 3).map((b) => b.netns).sort(), ['w0', 'w1']);
+  assert.deepEqual(k.batches[1]!.lines.slice(-2), [
+    `addr replace 10.0.0.${k.batches[1]!.netns === 'w0' ? 3 : 4}/24 dev eth0`,
+    'route replace default via 10.0.0.1 dev eth0',
+  ]);
+  assert.ok(k.batches[3]!.lines.includes('rule add pref 10000 iif cv-0 lookup 1000001'));
+  assert.equal(k.sysctls.get('net/ipv4/ip_forward'), '1');
+  assert.equal(k.sysctls.get('net/ipv4/conf/all/rp_filter'), '0');
+  assert.equal(k.sysctls.get('net/ipv4/conf/cv-1/proxy_arp'), '1');
+});
+
+test('a namespace that cannot be configured fails its port only', async () => {
+  const k = new FakeKernel();
+  k.failNetns.add('bad');
+  const r = await new Reconciler(k).reconcile(host(['good', 'bad']));
+  assert.deepEqual(r.created, ['cv-0']);
+  assert.match(r.failedPorts.get('u1')!, /Cannot open network namespace "bad"/);
+  const hostLines = k.batches.at(-1)!.lines;
+  assert.ok(hostLines.some((l) => l.includes('cv-0')));
+  assert.ok(!hostLines.some((l) => l.includes('cv-1')), 'no commands for the failed port');
+  assert.ok(k.batches.some((b) => b.lines.includes('link del dev cv-1')), 'the half-made veth is removed');
+  k.failNetns.clear();
+  const again = await new Reconciler(k).reconcile(host(['good', 'bad']));
+  assert.deepEqual(again.created, ['cv-1'], 'and made again once the namespace works');
+});
