@@ -56,8 +56,8 @@ test('desired state: per-network table with unreachable default and local servic
   ]);
   assert.deepEqual([...d.kernel.rules.keys()].sort(), ['10000|cv-a|1000001', '10000|cv-b|1000002']);
   assert.deepEqual([...d.kernel.neighs.keys()].sort(), ['cv-a|10.0.0.3', 'cv-b|10.0.0.3']);
-  assert.ok(d.sysctls.some((s) => s.path === 'net/ipv4/conf/cv-a/proxy_arp' && s.value === '1'));
-  assert.ok(d.sysctls.some((s) => s.path === 'net/ipv4/neigh/cv-b/proxy_delay' && s.value === '0'));
+  assert.ok(d.sysctls.get('cv-a')!.some((s) => s.path === 'net/ipv4/conf/cv-a/proxy_arp' && s.value === '1'));
+  assert.ok(d.sysctls.get('cv-b')!.some((s) => s.path === 'net/ipv4/neigh/cv-b/proxy_delay' && s.value === '0'));
 });
 
 test('a converged kernel needs no change', () => {

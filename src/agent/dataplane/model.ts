@@ -27,6 +27,8 @@ export interface Neigh {
 
 export interface Link {
   up: boolean;
+  /** What tells a re-created interface from the old one (its MAC: a new veth gets a new one). */
+  identity?: string;
 }
 
 export interface KernelState {
@@ -44,14 +46,14 @@ export interface Desired {
   kernel: KernelState;
   /** Host-side interfaces of ports, by name. */
   ports: Map<string, PortState>;
-  /** Per-interface sysctls: proxy ARP answers for the gateway and the network's peers. */
-  sysctls: { path: string; value: string }[];
+  /** Per-interface sysctls by interface: proxy ARP answers for the gateway and the network's peers. */
+  sysctls: Map<string, { path: string; value: string }[]>;
 }
 
 export function desiredState(host: HostState): Desired {
   const kernel: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() };
   const ports = new Map<string, PortState>();
-  const sysctls: Desired['sysctls'] = [];
+  const sysctls: Desired['sysctls'] = new Map();
   const add = <T>(m: Map<string, T>, key: (v: T) => string, v: T) => m.set(key(v), v);
   const tableOf = new Map(host.networks.map((n) => [n.uuid, n.table]));
   for (const n of host.networks) {
@@ -67,11 +69,13 @@ export function desiredState(host: HostState): Desired {
     add(kernel.routes, routeKey, { table, type: 'unicast', dst: p.address, dev: p.hostIf });
     add(kernel.rules, ruleKey, { pref: PORT_RULE_PREF, iif: p.hostIf, table });
     add(kernel.neighs, neighKey, { dev: p.hostIf, ip: p.address, mac: p.mac });
-    sysctls.push(
+    sysctls.set(p.hostIf, [
       { path: `net/ipv4/conf/${p.hostIf}/proxy_arp`, value: '1' },
       { path: `net/ipv4/conf/${p.hostIf}/rp_filter`, value: '0' },
       { path: `net/ipv4/neigh/${p.hostIf}/proxy_delay`, value: '0' },
-    );
+      // IPv4 only for now: no link-local IPv6 path between workloads and the host.
+      { path: `net/ipv6/conf/${p.hostIf}/disable_ipv6`, value: '1' },
+    ]);
   }
   return { kernel, ports, sysctls };
 }
@@ -80,6 +84,11 @@ export function desiredState(host: HostState): Desired {
 export const HOST_SYSCTLS = [
   { path: 'net/ipv4/ip_forward', value: '1' },
   { path: 'net/ipv4/conf/all/rp_filter', value: '0' },
+  // Every local workload holds a permanent neighbour entry: the default table (1024
+  // entries at most) would overflow past a thousand ports.
+  { path: 'net/ipv4/neigh/default/gc_thresh1', value: '4096' },
+  { path: 'net/ipv4/neigh/default/gc_thresh2', value: '65536' },
+  { path: 'net/ipv4/neigh/default/gc_thresh3', value: '131072' },
 ];
 
 export interface Command {

@@ -5,7 +5,7 @@
 
 import type { HostState, PortState } from '../host-state.js';
 import type { BatchError, Kernel } from './kernel.js';
-import { HOST_SYSCTLS, createVethCommands, desiredState, plan, workloadCommands } from './model.js';
+import { HOST_SYSCTLS, type Link, createVethCommands, desiredState, plan, workloadCommands } from './model.js';
 import { HOST_IF_PREFIX } from './names.js';
 
 export interface ReconcileResult {
@@ -21,9 +21,16 @@ export interface ReconcileResult {
 }
 
 /** At most this many workload namespaces are configured at once. */
-const NAMESPACE_PARALLELISM = 8;
+const NAMESPACE_PARALLELISM = 16;
+
+/** Every this many passes, per-interface sysctls are read back even on known interfaces. */
+const DEEP_CHECK_EVERY = 30;
 
 export class Reconciler {
+  /** Interfaces (name → identity) whose sysctls were verified: reading thousands of /proc files each pass is the cost to avoid. */
+  private readonly tuned = new Map<string, string>();
+  private passes = 0;
+
   constructor(private readonly kernel: Kernel) {}
 
   async reconcile(host: HostState): Promise<ReconcileResult> {
@@ -44,11 +51,27 @@ export class Reconciler {
     const commands = p.commands.filter((c) => !c.dev || !failedIfs.has(c.dev)).map((c) => c.line);
     errors.push(...(await this.kernel.batch(commands)));
     changes += commands.length;
-    for (const s of desired.sysctls) {
-      if (!failedIfs.has(s.path.split('/')[3]!)) changes += this.ensureSysctl(s.path, s.value);
-    }
+    changes += this.tune(desired.sysctls, actual.links, created);
     const present = new Set([...actual.links.keys(), ...created].filter((name) => desired.ports.has(name)));
     return { durationMs: performance.now() - started, changes, created, errors, failedPorts, present };
+  }
+
+  /**
+   * Per-interface sysctls, checked once per interface (by identity) and every DEEP_CHECK_EVERY
+   * passes; interfaces created in this pass are set now and checked on the next.
+   */
+  private tune(sysctls: Map<string, { path: string; value: string }[]>, links: Map<string, Link>, created: string[]): number {
+    let changes = 0;
+    if (++this.passes % DEEP_CHECK_EVERY === 0) this.tuned.clear();
+    for (const [name, identity] of this.tuned) if (links.get(name)?.identity !== identity) this.tuned.delete(name);
+    for (const name of [...links.keys(), ...created]) {
+      const wanted = sysctls.get(name);
+      if (!wanted || this.tuned.has(name)) continue;
+      for (const s of wanted) changes += this.ensureSysctl(s.path, s.value);
+      const identity = links.get(name)?.identity;
+      if (identity !== undefined) this.tuned.set(name, identity);
+    }
+    return changes;
   }
 
   private ensureSysctl(path: string, value: string): number {
