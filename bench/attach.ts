@@ -1,7 +1,7 @@
 // Attaches N workloads (default 1,000) to one host through the real agent and measures
 // the time until all of them are reachable, and the agent's no-change reconcile time.
 //
-//   node dist/bench/attach.js [--workloads 1000] [--json]
+//   node dist/bench/attach.js [--workloads 1000] [--concurrency 256] [--json]
 //
 // Setup (not timed): the server, a host namespace with its agent, one network, N workload
 // namespaces, and the N ports' API objects (a CNI plugin or `netns attach` makes those
@@ -25,6 +25,8 @@ const flagValue = (name: string, fallback: number) => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 const N = flagValue('--workloads', 1000);
+/** Attach requests in flight, as a container runtime starting many pods at once. */
+const CONCURRENCY = flagValue('--concurrency', 256);
 const asJson = args.includes('--json');
 const prefix = `ba${process.pid}`;
 const hostNs = `${prefix}-h1`;
@@ -97,7 +99,7 @@ async function main(): Promise<void> {
 
     // Timed: the agent attaches all workloads.
     const t0 = performance.now();
-    await pool(ws, 64, async (w, i) => {
+    await pool(ws, CONCURRENCY, async (w, i) => {
       const p = await requestJson<{ status: string }>(agentUrl, 'POST', '/ports', { vmi_uuid: vmis[i], netns: w }, 60_000);
       if (p.status !== 'active') throw new Error(`${w}: ${JSON.stringify(p)}`);
     });

@@ -93,6 +93,7 @@ export class Agent {
     clearTimeout(this.debounce);
     this.monitor?.kill();
     while (this.running) await this.reconciled(this.requested);
+    this.kernel.close();
   }
 
   // ---- ports ---------------------------------------------------------------------------

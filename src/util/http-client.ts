@@ -14,7 +14,7 @@ export class HttpError extends Error {
   }
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
 export interface HttpTarget {
   /** "http://127.0.0.1:8082" or "unix:/run/cirrus/api.sock". */

@@ -4,22 +4,27 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BatchError, Kernel } from '../../src/agent/dataplane/kernel.js';
+import type { WorkloadConfig } from '../../src/agent/dataplane/nsconfig.js';
 import type { KernelState } from '../../src/agent/dataplane/model.js';
 import { Reconciler } from '../../src/agent/dataplane/reconciler.js';
 import type { HostState } from '../../src/agent/host-state.js';
 
 class FakeKernel implements Kernel {
   state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() };
-  batches: { netns?: string; lines: string[] }[] = [];
+  batches: { lines: string[] }[] = [];
+  workloads: WorkloadConfig[] = [];
   sysctls = new Map<string, string>([['net/ipv4/ip_forward', '0'], ['net/ipv4/conf/all/rp_filter', '1']]);
   failNetns = new Set<string>();
   async read(owns: (n: string) => boolean): Promise<KernelState> {
     return { ...this.state, links: new Map([...this.state.links].filter(([n]) => owns(n))) };
   }
-  async batch(lines: string[], netns?: string): Promise<BatchError[]> {
-    if (lines.length) this.batches.push({ ...(netns ? { netns } : {}), lines });
+  async configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>> {
+    this.workloads.push(...items);
+    return new Map(items.filter((i) => this.failNetns.has(i.netns)).map((i) => [i.id, `cannot open namespace ${i.netns}`]));
+  }
+  async batch(lines: string[]): Promise<BatchError[]> {
+    if (lines.length) this.batches.push({ lines });
     for (const l of lines) if (l.startsWith('link del dev ')) this.state.links.delete(l.slice(13));
-    if (netns && this.failNetns.has(netns)) return [{ line: 1, command: lines[0]!, message: `Cannot open network namespace "${netns}"` }];
     for (const l of lines) {
       const m = /^link add (\S+) /.exec(l);
       if (m) this.state.links.set(m[1]!, { up: false });
@@ -32,6 +37,7 @@ class FakeKernel implements Kernel {
   writeSysctl(path: string, value: string): void {
     this.sysctls.set(path, value);
   }
+  close(): void {}
 }
 
 const host = (netns: string[]): HostState => ({
@@ -49,19 +55,17 @@ const host = (netns: string[]): HostState => ({
   pending: [],
 });
 
-test('new ports: one host batch creates the veths, each namespace is configured, then routes follow', async () => {
+test('new ports: one host batch creates the veths, the namespaces are configured, then routes follow', async () => {
   const k = new FakeKernel();
   const r = await new Reconciler(k).reconcile(host(['w0', 'w1']));
   assert.deepEqual(r.created, ['cv-0', 'cv-1']);
   assert.deepEqual(r.errors, []);
-  assert.equal(k.batches[0]!.netns, undefined);
   assert.match(k.batches[0]!.lines[0]!, /^link add cv-0 mtu 1500 type veth peer name eth0 netns w0 address 02:00:00:00:00:00 mtu 1450$/);
-  assert.deepEqual(k.batches.slice(1, 3).map((b) => b.netns).sort(), ['w0', 'w1']);
-  assert.deepEqual(k.batches[1]!.lines.slice(-2), [
-    `addr replace 10.0.0.${k.batches[1]!.netns === 'w0' ? 3 : 4}/24 dev eth0`,
-    'route replace default via 10.0.0.1 dev eth0',
+  assert.deepEqual(k.workloads, [
+    { id: 'u0', netns: 'w0', ifname: 'eth0', mac: '02:00:00:00:00:00', mtu: 1450, address: '10.0.0.3', prefix: 24, gateway: '10.0.0.1' },
+    { id: 'u1', netns: 'w1', ifname: 'eth0', mac: '02:00:00:00:00:01', mtu: 1450, address: '10.0.0.4', prefix: 24, gateway: '10.0.0.1' },
   ]);
-  assert.ok(k.batches[3]!.lines.includes('rule add pref 10000 iif cv-0 lookup 1000001'));
+  assert.ok(k.batches[1]!.lines.includes('rule add pref 10000 iif cv-0 lookup 1000001'));
   assert.equal(k.sysctls.get('net/ipv4/ip_forward'), '1');
   assert.equal(k.sysctls.get('net/ipv4/conf/all/rp_filter'), '0');
   assert.equal(k.sysctls.get('net/ipv4/conf/cv-1/proxy_arp'), '1');
@@ -72,7 +76,7 @@ test('a namespace that cannot be configured fails its port only', async () => {
   k.failNetns.add('bad');
   const r = await new Reconciler(k).reconcile(host(['good', 'bad']));
   assert.deepEqual(r.created, ['cv-0']);
-  assert.match(r.failedPorts.get('u1')!, /Cannot open network namespace "bad"/);
+  assert.match(r.failedPorts.get('u1')!, /cannot open namespace bad/);
   const hostLines = k.batches.at(-1)!.lines;
   assert.ok(hostLines.some((l) => l.includes('cv-0')));
   assert.ok(!hostLines.some((l) => l.includes('cv-1')), 'no commands for the failed port');

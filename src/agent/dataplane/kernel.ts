@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import type { KernelState, Neigh, Route, Rule } from './model.js';
 import { neighKey, routeKey, ruleKey } from './model.js';
 import { CIRRUS_PROTO, PORT_RULE_PREF, isOwnedTable } from './names.js';
+import { NamespaceConfigurator, type WorkloadConfig } from './nsconfig.js';
 
 export interface BatchError {
   /** 1-based line of the batch. */
@@ -18,10 +19,14 @@ export interface BatchError {
 export interface Kernel {
   /** Cirrus-owned state; `owns` tells which interfaces are Cirrus's. */
   read(owns: (ifname: string) => boolean): Promise<KernelState>;
-  /** Runs `ip -batch` lines in the host namespace or in `netns`; returns the failed lines. */
-  batch(lines: string[], netns?: string): Promise<BatchError[]>;
+  /** Runs `ip -batch` lines in the host namespace; returns the failed lines. */
+  batch(lines: string[]): Promise<BatchError[]>;
+  /** Configures workload interfaces inside their namespaces; errors by id. */
+  configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>>;
   readSysctl(path: string): string | undefined;
   writeSysctl(path: string, value: string): void;
+  /** Ends helper processes. */
+  close(): void;
 }
 
 interface Run {
@@ -115,17 +120,22 @@ export class LinuxKernel implements Kernel {
     return state;
   }
 
-  async batch(lines: string[], netns?: string): Promise<BatchError[]> {
+  private readonly namespaces = new NamespaceConfigurator();
+
+  async batch(lines: string[]): Promise<BatchError[]> {
     if (lines.length === 0) return [];
-    const [cmd, args] = netns === undefined
-      ? ['ip', ['-force', '-batch', '-']]
-      : netns.startsWith('/')
-        ? ['nsenter', [`--net=${netns}`, 'ip', '-force', '-batch', '-']]
-        : ['ip', ['-n', netns, '-force', '-batch', '-']];
-    const r = await run(cmd, args as string[], lines.join('\n') + '\n');
+    const r = await run('ip', ['-force', '-batch', '-'], lines.join('\n') + '\n');
     const errors = parseBatchErrors(r.stderr, lines);
-    if (r.code !== 0 && errors.length === 0) errors.push({ line: 0, command: `${cmd} ${(args as string[]).join(' ')}`, message: r.stderr.trim() || `exit ${r.code}` });
+    if (r.code !== 0 && errors.length === 0) errors.push({ line: 0, command: 'ip -force -batch -', message: r.stderr.trim() || `exit ${r.code}` });
     return errors;
+  }
+
+  configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>> {
+    return items.length ? this.namespaces.configure(items) : Promise.resolve(new Map());
+  }
+
+  close(): void {
+    this.namespaces.close();
   }
 
   readSysctl(path: string): string | undefined {

@@ -4,6 +4,7 @@
 
 import type { HostState, PortState } from '../host-state.js';
 import { PORT_RULE_PREF, CIRRUS_PROTO, WORKLOAD_MTU } from './names.js';
+import type { WorkloadConfig } from './nsconfig.js';
 
 export interface Route {
   table: number;
@@ -160,12 +161,18 @@ export function createVethCommands(p: PortState): string[] {
   ];
 }
 
-/** Commands run inside the workload's namespace (ip -n NS -batch -). */
-export function workloadCommands(p: PortState): string[] {
-  const ifname = p.registration.ifname!;
-  const lines = [`link set dev lo up`, `link set dev ${ifname} address ${p.mac} mtu ${WORKLOAD_MTU} up`];
-  if (p.registration.dhcp) return lines;
-  lines.push(`addr replace ${p.address}/${p.prefixLen} dev ${ifname}`);
-  if (p.gateway) lines.push(`route replace default via ${p.gateway} dev ${ifname}`);
-  return lines;
+/** What the workload's side of a new port needs (set inside its namespace). */
+export function workloadConfig(p: PortState): WorkloadConfig {
+  const reg = p.registration;
+  return {
+    id: p.vmiUuid,
+    netns: reg.netns!,
+    ifname: reg.ifname!,
+    mac: p.mac,
+    mtu: WORKLOAD_MTU,
+    address: p.address,
+    prefix: p.prefixLen,
+    ...(p.gateway ? { gateway: p.gateway } : {}),
+    ...(reg.dhcp ? { dhcp: true } : {}),
+  };
 }

@@ -5,7 +5,7 @@
 
 import type { HostState, PortState } from '../host-state.js';
 import type { BatchError, Kernel } from './kernel.js';
-import { HOST_SYSCTLS, type Link, createVethCommands, desiredState, plan, workloadCommands } from './model.js';
+import { HOST_SYSCTLS, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
 import { HOST_IF_PREFIX } from './names.js';
 
 export interface ReconcileResult {
@@ -19,9 +19,6 @@ export interface ReconcileResult {
   /** Owned or adopted host-side interfaces that exist after the pass. */
   present: Set<string>;
 }
-
-/** At most this many workload namespaces are configured at once. */
-const NAMESPACE_PARALLELISM = 16;
 
 /** Every this many passes, per-interface sysctls are read back even on known interfaces. */
 const DEEP_CHECK_EVERY = 30;
@@ -81,7 +78,7 @@ export class Reconciler {
     return 1;
   }
 
-  /** Creates veth pairs (one host batch) then configures each workload namespace. */
+  /** Creates veth pairs (one host batch) then configures the workload namespaces. */
   private async createPorts(ports: PortState[], errors: BatchError[], failed: Map<string, string>): Promise<string[]> {
     if (ports.length === 0) return [];
     // One line per command so that a failure points at its port.
@@ -93,14 +90,8 @@ export class Reconciler {
       else errors.push(e);
     }
     const ok = ports.filter((port) => !failed.has(port.vmiUuid));
-    for (let i = 0; i < ok.length; i += NAMESPACE_PARALLELISM) {
-      await Promise.all(
-        ok.slice(i, i + NAMESPACE_PARALLELISM).map(async (port) => {
-          const nsErrors = await this.kernel.batch(workloadCommands(port), port.registration.netns);
-          if (nsErrors.length) failed.set(port.vmiUuid, nsErrors.map((e) => `${e.command}: ${e.message}`).join('; '));
-        }),
-      );
-    }
+    const nsErrors = await this.kernel.configureWorkloads(ok.map(workloadConfig));
+    for (const [id, error] of nsErrors) failed.set(id, error);
     // A veth whose workload side could not be configured goes: the next pass starts over.
     const halfMade = ok.filter((port) => failed.has(port.vmiUuid)).map((port) => `link del dev ${port.hostIf}`);
     errors.push(...(await this.kernel.batch(halfMade)));
