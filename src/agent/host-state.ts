@@ -5,9 +5,9 @@
 import { subnetsOf } from '../ipam/subnets.js';
 import type { ConfigView } from '../config/view.js';
 import { singleRef } from '../config/hooks/context.js';
-import { formatIpv4 } from '../util/ipv4.js';
+import { formatIpv4, isIpv4, normaliseMac } from '../util/ipv4.js';
 import type { PortRegistration } from './ports/registry.js';
-import { hostIfName, tableOf } from './dataplane/names.js';
+import { hostIfName, isValidIfName, tableOf } from './dataplane/names.js';
 
 export interface NetworkState {
   uuid: string;
@@ -73,7 +73,12 @@ export function computeHostState(view: ConfigView, registrations: PortRegistrati
       const service = subnets.flatMap((s) => [s.gateway, s.dns]).filter((a): a is number => a !== undefined).map(formatIpv4);
       networks.set(net.uuid, { uuid: net.uuid, name: net.fq_name.join(':'), id, table: tableOf(id), serviceAddresses: [...new Set(service)] });
     }
-    const mac = (((vmi.props['virtual_machine_interface_mac_addresses'] as { mac_address?: string[] } | undefined)?.mac_address ?? [])[0])!;
+    const mac = normaliseMac((((vmi.props['virtual_machine_interface_mac_addresses'] as { mac_address?: string[] } | undefined)?.mac_address ?? [])[0]) ?? '');
+    // The API validated these; the agent checks again because they end up on ip's command line.
+    if (!mac || !isIpv4(address) || !isValidIfName(reg.hostIf ?? hostIfName(vmi.uuid))) {
+      pending.push({ vmiUuid: reg.vmiUuid, reason: 'invalid MAC, address or interface name in the configuration' });
+      continue;
+    }
     ports.push({
       vmiUuid: vmi.uuid,
       network: net.uuid,
