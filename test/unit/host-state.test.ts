@@ -1,0 +1,74 @@
+// computeHostState: from configuration objects and registrations to what the host forwards.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { computeHostState } from '../../src/agent/host-state.js';
+import type { PortRegistration } from '../../src/agent/ports/registry.js';
+import { Keys, type StoredObject } from '../../src/config/object.js';
+import { ConfigView } from '../../src/config/view.js';
+
+const NET = '11111111-1111-4111-8111-111111111111';
+const VMI = '22222222-2222-4222-8222-222222222222';
+const IIP = '33333333-3333-4333-8333-333333333333';
+const SUBNET = '44444444-4444-4444-8444-444444444444';
+
+function viewOf(objs: StoredObject[]): ConfigView {
+  const v = new ConfigView();
+  v.load(objs.map((o, i) => ({ key: Keys.object(o.type, o.uuid), value: JSON.stringify(o), createRev: i + 1, modRev: i + 1 })), objs.length);
+  return v;
+}
+
+const network: StoredObject = {
+  type: 'virtual-network',
+  uuid: NET,
+  fq_name: ['d', 'p', 'red'],
+  props: { virtual_network_network_id: 7 },
+  refs: {
+    network_ipam_refs: [
+      {
+        uuid: 'ipam',
+        attr: { ipam_subnets: [{ subnet: { ip_prefix: '10.1.0.0', ip_prefix_len: 24 }, subnet_uuid: SUBNET, default_gateway: '10.1.0.1', dns_server_address: '10.1.0.2', allocation_pools: [] }] },
+      },
+    ],
+  },
+};
+const vmi = (mac: string): StoredObject => ({
+  type: 'virtual-machine-interface',
+  uuid: VMI,
+  fq_name: ['d', 'p', 'port'],
+  props: { virtual_machine_interface_mac_addresses: { mac_address: [mac] } },
+  refs: { virtual_network_refs: [{ uuid: NET, attr: null }] },
+});
+const iip: StoredObject = {
+  type: 'instance-ip',
+  uuid: IIP,
+  fq_name: [IIP],
+  props: { instance_ip_address: '10.1.0.3', subnet_uuid: SUBNET },
+  refs: { virtual_network_refs: [{ uuid: NET, attr: null }], virtual_machine_interface_refs: [{ uuid: VMI, attr: null }] },
+};
+const reg: PortRegistration = { vmiUuid: VMI, mode: 'create', netns: 'w1', ifname: 'eth0', enabled: true, createdAt: '' };
+
+test('a registered interface with an address becomes a port of its network', () => {
+  const h = computeHostState(viewOf([network, vmi('02:22:22:22:22:22'), iip]), [reg]);
+  assert.deepEqual(h.pending, []);
+  assert.deepEqual(h.networks, [{ uuid: NET, name: 'd:p:red', id: 7, table: 1_000_007, serviceAddresses: ['10.1.0.1', '10.1.0.2'] }]);
+  assert.equal(h.ports.length, 1);
+  const p = h.ports[0]!;
+  assert.deepEqual(
+    { hostIf: p.hostIf, mac: p.mac, address: p.address, prefixLen: p.prefixLen, gateway: p.gateway, network: p.network },
+    { hostIf: 'cv-22222222222', mac: '02:22:22:22:22:22', address: '10.1.0.3', prefixLen: 24, gateway: '10.1.0.1', network: NET },
+  );
+});
+
+test('incomplete or invalid configuration leaves the port pending, with the reason', () => {
+  const cases: [StoredObject[], RegExp][] = [
+    [[network], /no such virtual-machine-interface/],
+    [[network, vmi('02:22:22:22:22:22')], /no instance-ip/],
+    [[network, vmi('02:22:22:22:22:22 ; reboot'), iip], /invalid MAC/],
+  ];
+  for (const [objs, why] of cases) {
+    const h = computeHostState(viewOf(objs), [reg]);
+    assert.equal(h.ports.length, 0);
+    assert.match(h.pending[0]!.reason, why);
+  }
+});
