@@ -16,6 +16,8 @@ export interface MirrorEvents {
 export class ConfigMirror extends EventEmitter<MirrorEvents> {
   private current: ConfigView | undefined;
   private stopped = false;
+  /** Ends the pending long-poll on stop: otherwise the process lingers until it times out. */
+  private readonly abort = new AbortController();
   connected = false;
 
   constructor(private readonly api: string) {
@@ -33,6 +35,7 @@ export class ConfigMirror extends EventEmitter<MirrorEvents> {
 
   stop(): void {
     this.stopped = true;
+    this.abort.abort();
   }
 
   private async loop(): Promise<void> {
@@ -40,7 +43,7 @@ export class ConfigMirror extends EventEmitter<MirrorEvents> {
     while (!this.stopped) {
       try {
         if (!this.current) await this.snapshot();
-        const res = await requestJson<{ rev: number; changes: Change[] }>(this.api, 'GET', `/_cirrus/watch?since=${this.current!.rev}&timeout=20`, undefined, 30_000);
+        const res = await requestJson<{ rev: number; changes: Change[] }>(this.api, 'GET', `/_cirrus/watch?since=${this.current!.rev}&timeout=20`, undefined, 30_000, this.abort.signal);
         this.setConnected(true);
         backoff = 200;
         if (res.changes.length) {
@@ -48,6 +51,7 @@ export class ConfigMirror extends EventEmitter<MirrorEvents> {
           this.emit('change');
         }
       } catch (e) {
+        if (this.stopped) break;
         if (e instanceof HttpError && e.status === 410) {
           // History compacted (or a different store): start over from a snapshot.
           await this.snapshot().catch(() => undefined);
@@ -61,7 +65,7 @@ export class ConfigMirror extends EventEmitter<MirrorEvents> {
   }
 
   private async snapshot(): Promise<void> {
-    const snap = await requestJson<{ rev: number; kvs: KeyValue[] }>(this.api, 'GET', '/_cirrus/snapshot', undefined, 30_000);
+    const snap = await requestJson<{ rev: number; kvs: KeyValue[] }>(this.api, 'GET', '/_cirrus/snapshot', undefined, 30_000, this.abort.signal);
     const view = new ConfigView();
     view.load(snap.kvs, snap.rev);
     this.current = view;

@@ -1,5 +1,5 @@
 // The agent role: the Agent, its port API (127.0.0.1:9091 and a unix socket for callers
-// in other namespaces) and its introspect (127.0.0.1:8085).
+// in other namespaces) and its introspect (127.0.0.1:8085, and optionally a unix socket).
 
 import type { FastifyInstance } from 'fastify';
 import { Agent, type AgentOptions } from '../agent/agent.js';
@@ -12,6 +12,7 @@ export interface AgentRoleOptions extends AgentOptions {
   portApi: ListenAddress;
   portSocket?: string;
   introspect: ListenAddress;
+  introspectSocket?: string;
 }
 
 export interface AgentRole {
@@ -28,6 +29,7 @@ export async function startAgent(opts: AgentRoleOptions): Promise<AgentRole> {
   await portApi.listen({ host: opts.portApi.host, port: opts.portApi.port });
   await introspect.listen({ host: opts.introspect.host, port: opts.introspect.port });
   const unix = opts.portSocket ? await listenUnix(portApi, opts.portSocket) : undefined;
+  const introspectUnix = opts.introspectSocket ? await listenUnix(introspect, opts.introspectSocket) : undefined;
   agent.start();
   return {
     agent,
@@ -35,6 +37,7 @@ export async function startAgent(opts: AgentRoleOptions): Promise<AgentRole> {
     introspectUrl: urlOf(introspect),
     async close() {
       unix?.close();
+      introspectUnix?.close();
       await agent.stop();
       await portApi.close();
       await introspect.close();

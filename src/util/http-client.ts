@@ -28,7 +28,8 @@ export function parseTarget(base: string): { socketPath?: string; host?: string;
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
 }
 
-export function requestJson<T = unknown>(base: string, method: string, path: string, body?: unknown, timeoutMs = 30_000): Promise<T> {
+/** `signal` aborts the request (a long-poll, when its caller stops). */
+export function requestJson<T = unknown>(base: string, method: string, path: string, body?: unknown, timeoutMs = 30_000, signal?: AbortSignal): Promise<T> {
   const target = parseTarget(base);
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
   return new Promise<T>((resolve, reject) => {
@@ -40,6 +41,7 @@ export function requestJson<T = unknown>(base: string, method: string, path: str
         path,
         headers: { 'content-type': 'application/json', ...(payload ? { 'content-length': payload.length } : {}) },
         timeout: timeoutMs,
+        ...(signal ? { signal } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];

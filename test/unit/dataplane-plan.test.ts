@@ -99,10 +99,20 @@ test('a missing veth of a create-mode port is created; an adopted interface that
   assert.ok(lines.includes('route replace unreachable default table 1000001 proto 77'));
 });
 
-test('a disabled port is not programmed, and a down link is set up', () => {
+test('a disabled port keeps its interface, down and unrouted; a down link of an enabled port is set up', () => {
   const h = host(port('a', 'cv-a', '10.0.0.3', 'red', { enabled: false }), port('b', 'cv-b', '10.0.0.4'));
-  const actual = converged(host(port('b', 'cv-b', '10.0.0.4')));
+  const actual = converged(host(port('a', 'cv-a', '10.0.0.3'), port('b', 'cv-b', '10.0.0.4')));
   actual.links.set('cv-b', { up: false });
-  const lines = plan(desiredState(h), actual).commands.map((c) => c.line);
-  assert.deepEqual(lines, ['link set dev cv-b up']);
+  const p = plan(desiredState(h), actual);
+  assert.deepEqual(p.create, []);
+  assert.deepEqual(
+    p.commands.map((c) => c.line),
+    [
+      'rule del pref 10000 iif cv-a lookup 1000001',
+      'route del 10.0.0.3/32 dev cv-a scope link table 1000001 proto 77',
+      'neigh del 10.0.0.3 dev cv-a',
+      'link set dev cv-a down',
+      'link set dev cv-b up',
+    ],
+  );
 });

@@ -63,10 +63,11 @@ export function desiredState(host: HostState): Desired {
     for (const a of n.serviceAddresses) add(kernel.routes, routeKey, { table: n.table, type: 'local', dst: a, dev: 'lo' });
   }
   for (const p of host.ports) {
+    ports.set(p.hostIf, p);
+    // A disabled port (TF's disable-port) keeps its interface, down and without routing.
+    kernel.links.set(p.hostIf, { up: p.registration.enabled });
     if (!p.registration.enabled) continue;
     const table = tableOf.get(p.network)!;
-    ports.set(p.hostIf, p);
-    kernel.links.set(p.hostIf, { up: true });
     add(kernel.routes, routeKey, { table, type: 'unicast', dst: p.address, dev: p.hostIf });
     add(kernel.rules, ruleKey, { pref: PORT_RULE_PREF, iif: p.hostIf, table });
     add(kernel.neighs, neighKey, { dev: p.hostIf, ip: p.address, mac: p.mac });
@@ -121,7 +122,8 @@ export function plan(desired: Desired, actual: KernelState): Plan {
       if (port.registration.mode === 'create') create.push(port);
       continue; // an adopted interface that does not exist yet: plumbed when it appears
     }
-    if (!link.up) adds.push(on(name, `link set dev ${name} up`));
+    const up = desired.kernel.links.get(name)!.up;
+    if (link.up !== up) adds.push(on(name, `link set dev ${name} ${up ? 'up' : 'down'}`));
   }
   // Routes, neighbours and rules need their device: skip those of missing devices.
   const present = (dev?: string) => dev === undefined || dev === 'lo' || actual.links.has(dev) || create.some((p) => p.hostIf === dev);

@@ -4,6 +4,7 @@
 // the agent's last computed state, its configuration mirror, and the kernel itself.
 
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { errorBody } from '../../api/http.js';
 import { singleRef } from '../../config/hooks/context.js';
 import type { StoredObject } from '../../config/object.js';
 import { isIpv4 } from '../../util/ipv4.js';
@@ -37,7 +38,7 @@ async function ipJson<T>(args: string[]): Promise<T[]> {
 }
 
 /** The routes of one table; a table without routes does not exist for the kernel. */
-export async function readTable(table: number): Promise<IpRoute[]> {
+async function readTable(table: number): Promise<IpRoute[]> {
   const r = await run('ip', ['-j', 'route', 'show', 'table', String(table)]);
   if (r.code !== 0) {
     if (/does not exist/.test(r.stderr)) return [];
@@ -155,9 +156,9 @@ export async function buildIntrospect(agent: Agent): Promise<FastifyInstance> {
 
   app.get('/routes', async (req, reply) => {
     const name = param(req.query, 'vrf');
-    if (!name) return reply.code(400).send({ error: { code: 400, message: 'vrf: a network name (DOMAIN:PROJECT:NAME), its uuid or its TF VRF name is required', field: 'vrf' } });
+    if (!name) return reply.code(400).send(errorBody(400, 'vrf: a network name (DOMAIN:PROJECT:NAME), its uuid or its TF VRF name is required', 'vrf'));
     const net = networks().find((n) => n.name === name || n.uuid === name || tfVrfName(n.name) === name);
-    if (!net) return reply.code(404).send({ error: { code: 404, message: `no vrf ${name} on this host (networks with ports here: GET /vrfs)`, field: 'vrf' } });
+    if (!net) return reply.code(404).send(errorBody(404, `no vrf ${name} on this host (networks with ports here: GET /vrfs)`, 'vrf'));
     return { vrf: net.name, uuid: net.uuid, table: net.table, routes: await readTable(net.table) };
   });
 

@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { errorBody } from '../../api/http.js';
 import { ApiError, BadRequest, NotFound } from '../../config/errors.js';
 import type { Agent, PortStatus } from '../agent.js';
-import { isValidIfName, isValidNetns } from '../dataplane/names.js';
+import { HOST_IF_PREFIX, isValidIfName, isValidNetns } from '../dataplane/names.js';
 import type { PortRegistration } from '../ports/registry.js';
 
 /** How long POST /ports waits for the interface's configuration to reach the agent. */
@@ -134,6 +134,7 @@ export async function buildPortApi(agent: Agent): Promise<FastifyInstance> {
   app.post('/port', async (req) => {
     const b = validated(TfPortBody, req.body);
     if (!isValidIfName(b['system-name'])) throw new BadRequest(`system-name: '${b['system-name']}' is not a valid interface name`, 'system-name');
+    if (b['system-name'].startsWith(HOST_IF_PREFIX)) throw new BadRequest(`system-name: the ${HOST_IF_PREFIX} prefix is reserved for interfaces the agent creates`, 'system-name');
     const uuid = b.id.toLowerCase();
     const previous = agent.registry.get(uuid);
     await agent.addPort({

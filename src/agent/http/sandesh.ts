@@ -57,6 +57,7 @@ export const u32 = (v: number): Scalar => scalar('u32', v);
 export const struct = (name: string, fields: Fields): Struct => ({ kind: 'struct', name, fields });
 export const structList = (name: string, items: Fields[]): List => ({ kind: 'list', elem: 'struct', items: items.map((f) => struct(name, f)) });
 export const stringList = (items: string[]): List => ({ kind: 'list', elem: 'string', items: items.map(str) });
+export const i32List = (items: number[]): List => ({ kind: 'list', elem: 'i32', items: items.map(i32) });
 
 // Characters XML 1.0 cannot carry at all (controls, lone surrogates, U+FFFE/U+FFFF).
 const NOT_XML = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
@@ -76,7 +77,7 @@ function tag(name: string): string {
 }
 
 function text(s: Scalar): string {
-  return escapeXml(typeof s.value === 'boolean' ? String(s.value) : String(s.value));
+  return escapeXml(String(s.value));
 }
 
 function renderStruct(s: Struct): string {
@@ -228,7 +229,7 @@ export function inet4UcRouteResponse(rows: RouteRow[]): string {
       peer: str(r.peer),
       dest_vn_list: stringList(r.vn ? [r.vn] : []),
       unresolved: str('false'),
-      sg_list: { kind: 'list', elem: 'i32', items: [] },
+      sg_list: i32List([]),
       supported_tunnel_type: str(''),
       active_tunnel_type: str(''),
       stale: bool(false),

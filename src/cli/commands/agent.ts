@@ -11,6 +11,7 @@ interface AgentCliOptions {
   portApi: string;
   portSocket?: string;
   introspect: string;
+  introspectSocket?: string;
   resync: string;
 }
 
@@ -24,6 +25,7 @@ export function agentCommands(program: Command): void {
     .option('--port-api <addr>', 'port API, HOST:PORT (TF: 127.0.0.1:9091)', '127.0.0.1:9091')
     .option('--port-socket <path>', 'also serve the port API on this unix socket', '/run/cirrus/agent.sock')
     .option('--introspect <addr>', 'introspect HTTP, HOST:PORT (TF: 8085)', '127.0.0.1:8085')
+    .option('--introspect-socket <path>', 'also serve introspect on this unix socket (reachable from other namespaces)')
     .option('--resync <seconds>', 'full reconcile period', '10')
     .action(async (opts: AgentCliOptions, cmd: Command) => {
       const api = cmd.optsWithGlobals<{ api?: string }>().api ?? process.env['CIRRUS_API'] ?? 'http://127.0.0.1:8082';
@@ -40,11 +42,12 @@ export function agentCommands(program: Command): void {
         portApi: parseListen(opts.portApi),
         ...(opts.portSocket ? { portSocket: opts.portSocket } : {}),
         introspect: parseListen(opts.introspect),
+        ...(opts.introspectSocket ? { introspectSocket: opts.introspectSocket } : {}),
       }).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'EADDRINUSE') throw new CliError(`${e.message}: is another agent running in this namespace?`);
         throw e;
       });
-      console.log(`cirrus agent ${opts.host}: port API on ${role.portApiUrl}${opts.portSocket ? ` and ${opts.portSocket}` : ''}, introspect on ${role.introspectUrl}, config from ${api}`);
+      console.log(`cirrus agent ${opts.host}: port API on ${role.portApiUrl}${opts.portSocket ? ` and ${opts.portSocket}` : ''}, introspect on ${role.introspectUrl}${opts.introspectSocket ? ` and ${opts.introspectSocket}` : ''}, config from ${api}`);
       await new Promise<void>((resolve) => {
         const stop = () => void role.close().then(resolve);
         process.once('SIGINT', stop);
