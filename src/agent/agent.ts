@@ -211,7 +211,8 @@ export class Agent {
   /** Any link, route or rule event may be a change behind our back, or an adopted interface appearing. */
   private watchKernel(): void {
     if (this.stopped) return;
-    const child = spawn('ip', ['-o', 'monitor', 'link', 'route', 'rule'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    // setpriv: the monitor dies with the agent, even a kill -9 of it (an orphan would keep the namespace busy).
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'ip', '-o', 'monitor', 'link', 'route', 'rule'], { stdio: ['ignore', 'pipe', 'ignore'] });
     this.monitor = child;
     child.stdout.on('data', () => {
       clearTimeout(this.debounce);

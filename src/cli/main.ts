@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './client.js';
 import { agentCommands } from './commands/agent.js';
+import { labCommands } from './commands/lab.js';
 import { netnsCommands } from './commands/netns.js';
 import { networkCommands } from './commands/network.js';
 import { policyCommands } from './commands/policy.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   portCommands(program);
   agentCommands(program);
   netnsCommands(program);
+  labCommands(program);
   const overrideAll = (c: Command): void => {
     c.exitOverride();
     c.commands.forEach(overrideAll);

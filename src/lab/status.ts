@@ -1,0 +1,60 @@
+// `lab status`: what the state file says, checked against the system (processes alive,
+// namespaces present) and the services' own health.
+
+import { type Health, agentHealth, apiUrl, serverHealth } from './health.js';
+import { checkLabName, labDir } from './layout.js';
+import { netnsExists } from './netns.js';
+import { type ProcessRecord, isRunning } from './processes.js';
+import { listWorkloads, requireState } from './state.js';
+
+export interface ProcessStatus {
+  pid: number | null;
+  running: boolean;
+  health: string;
+  healthy: boolean;
+  log: string | null;
+}
+
+export interface LabStatus {
+  name: string;
+  dir: string;
+  api: string;
+  server: ProcessStatus;
+  fabric: { netns: string; present: boolean };
+  hosts: { name: string; netns: string; present: boolean; underlay: string; agent: ProcessStatus }[];
+  workloads: { name: string; host: string; network: string; status: string; present: boolean; address: string | null; mac: string | null; host_ifname: string | null; vmi_uuid: string | null }[];
+}
+
+async function processStatus(rec: ProcessRecord | undefined, marker: string, probe: () => Promise<Health>): Promise<ProcessStatus> {
+  const running = isRunning(rec, marker);
+  const h = running ? await probe() : { ok: false, status: rec ? 'not running' : 'never started' };
+  return { pid: rec?.pid ?? null, running, health: h.status, healthy: h.ok, log: rec?.log ?? null };
+}
+
+export async function labStatus(labName: string): Promise<LabStatus> {
+  const state = requireState(checkLabName(labName));
+  const dir = labDir(state.name);
+  const [server, agents] = await Promise.all([
+    processStatus(state.server, dir, () => serverHealth(state.apiPort)),
+    Promise.all(state.hosts.map((h) => processStatus(h.agent, dir, () => agentHealth(state.name, h.name)))),
+  ]);
+  return {
+    name: state.name,
+    dir,
+    api: apiUrl(state.apiPort),
+    server,
+    fabric: { netns: state.fabricNetns, present: netnsExists(state.fabricNetns) },
+    hosts: state.hosts.map((h, i) => ({ name: h.name, netns: h.netns, present: netnsExists(h.netns), underlay: `${h.underlayIp}/${h.prefixLen}`, agent: agents[i]! })),
+    workloads: listWorkloads(state.name).map((w) => ({
+      name: w.name,
+      host: w.host,
+      network: w.network,
+      status: w.status,
+      present: netnsExists(w.name),
+      address: w.address ? `${w.address}/${w.prefixLen}` : null,
+      mac: w.mac ?? null,
+      host_ifname: w.hostIf ?? null,
+      vmi_uuid: w.vmiUuid ?? null,
+    })),
+  };
+}

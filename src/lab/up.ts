@@ -1,0 +1,144 @@
+// `lab up`: the underlay, the server in the root namespace (API on 127.0.0.1:PORT and a
+// unix socket), and one agent per host namespace reaching the server through that socket.
+// Whatever exists and runs is kept, so running it again repairs or grows a lab.
+
+import fs from 'node:fs';
+import net from 'node:net';
+import { CliError } from '../cli/client.js';
+import { DeadlineError, pollUntil } from '../util/poll.js';
+import { type Health, agentHealth, serverHealth } from './health.js';
+import {
+  DEFAULT_LAB_API_PORT,
+  MAX_HOSTS,
+  UNDERLAY_PREFIX_LEN,
+  agentLog,
+  agentSocket,
+  apiSocket,
+  checkLabName,
+  fabricNetns,
+  hostDir,
+  hostName,
+  hostNetns,
+  introspectSocket,
+  labDir,
+  nameFlag,
+  serverDir,
+  serverLog,
+  underlayIp,
+} from './layout.js';
+import { ensureUnderlay, inNetns } from './netns.js';
+import { AGENT_GRACE_MS, CIRRUS_BIN, type ProcessRecord, isRunning, logTail, spawnDetached, stopProcess } from './processes.js';
+import { type LabState, readState, withLabLock, writeState } from './state.js';
+
+export interface UpOptions {
+  name: string;
+  hosts: number;
+  apiPort?: number;
+}
+
+export type Say = (line: string) => void;
+
+/** How long the server and the agents get to answer. */
+const READY_TIMEOUT_MS = 30_000;
+
+export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
+  const lab = checkLabName(opts.name);
+  if (!(Number.isInteger(opts.hosts) && opts.hosts >= 1 && opts.hosts <= MAX_HOSTS)) throw new CliError(`--hosts: '${opts.hosts}' is not 1-${MAX_HOSTS}`);
+  if (opts.apiPort !== undefined && !(Number.isInteger(opts.apiPort) && opts.apiPort >= 1 && opts.apiPort <= 65535)) {
+    throw new CliError(`--api-port: '${opts.apiPort}' is not 1-65535`);
+  }
+  return withLabLock(lab, async () => {
+    const marker = labDir(lab);
+    const previous = readState(lab);
+    if (previous && previous.hosts.length > opts.hosts) {
+      throw new CliError(`lab '${lab}' has ${previous.hosts.length} hosts; 'cirrus lab down${nameFlag(lab)}' first to rebuild it with ${opts.hosts}`);
+    }
+    if (previous && opts.apiPort !== undefined && opts.apiPort !== previous.apiPort && isRunning(previous.server, marker)) {
+      throw new CliError(`lab '${lab}' serves its API on port ${previous.apiPort}; 'cirrus lab down${nameFlag(lab)}' first to move it to ${opts.apiPort}`);
+    }
+    const state: LabState = previous ?? { name: lab, apiPort: DEFAULT_LAB_API_PORT, createdAt: new Date().toISOString(), fabricNetns: fabricNetns(lab), hosts: [] };
+    state.apiPort = opts.apiPort ?? state.apiPort;
+    for (let k = state.hosts.length + 1; k <= opts.hosts; k++) {
+      state.hosts.push({ name: hostName(k), netns: hostNetns(lab, hostName(k)), underlayIp: underlayIp(k), prefixLen: UNDERLAY_PREFIX_LEN });
+    }
+    // Whoever answers there (another lab's server?) would pass for ours.
+    if (!isRunning(state.server, marker) && (await portAnswers(state.apiPort))) throw new CliError(`127.0.0.1:${state.apiPort} is in use; choose another --api-port`);
+    say(previous ? `lab ${lab}: reusing what exists in ${marker}` : `lab ${lab}: building in ${marker}`);
+    // Recorded before anything is made: `lab down` finds a half-built lab after a crash.
+    writeState(state);
+
+    await ensureUnderlay(state.fabricNetns, state.hosts);
+    say(`  underlay: bridge in ${state.fabricNetns}, ${state.hosts.map((h) => `${h.name} ${h.underlayIp}`).join(', ')}`);
+
+    fs.mkdirSync(serverDir(lab), { recursive: true });
+    if (!isRunning(state.server, marker)) {
+      const args = [CIRRUS_BIN, 'up', '--data', serverDir(lab), '--listen', `127.0.0.1:${state.apiPort}`, '--socket', apiSocket(lab)];
+      state.server = spawnDetached(process.execPath, args, serverLog(lab));
+      writeState(state);
+      say(`  server: started (pid ${state.server.pid})`);
+    } else say(`  server: running (pid ${state.server.pid})`);
+    await waitReady('server', state.server, marker, () => serverHealth(state.apiPort));
+    say(`  server: API on http://127.0.0.1:${state.apiPort} and ${apiSocket(lab)}`);
+
+    for (const h of state.hosts) {
+      if (isRunning(h.agent, marker)) {
+        if (inNetns(h.agent.pid, h.netns)) {
+          say(`  agent ${h.name}: running in ${h.netns} (pid ${h.agent.pid})`);
+          continue;
+        }
+        // Its namespace was deleted and made anew: the agent still programs the old one.
+        say(`  agent ${h.name}: runs in a namespace that is no longer ${h.netns}; restarting it`);
+        await stopProcess(h.agent, marker, AGENT_GRACE_MS);
+      }
+      fs.mkdirSync(hostDir(lab, h.name), { recursive: true });
+      const agent = [CIRRUS_BIN, '--api', `unix:${apiSocket(lab)}`, 'agent', '--host', h.name, '--underlay-ip', h.underlayIp, '--state', hostDir(lab, h.name), '--port-socket', agentSocket(lab, h.name), '--introspect-socket', introspectSocket(lab, h.name)];
+      h.agent = spawnDetached('ip', ['netns', 'exec', h.netns, process.execPath, ...agent], agentLog(lab, h.name));
+      writeState(state);
+      say(`  agent ${h.name}: started in ${h.netns} (pid ${h.agent.pid})`);
+    }
+    await Promise.all(
+      state.hosts.map(async (h) => {
+        await waitReady(`agent ${h.name}`, h.agent, marker, () => agentHealth(lab, h.name));
+        say(`  agent ${h.name}: ready`);
+      }),
+    );
+    return state;
+  });
+}
+
+/** Polls `probe` until healthy; fails early, with its log, if the process exits. */
+async function waitReady(what: string, rec: ProcessRecord | undefined, marker: string, probe: () => Promise<Health>): Promise<void> {
+  let last = 'not probed';
+  const failure = (why: string) =>
+    new CliError(`${what} ${why} ('cirrus lab up' again retries, 'cirrus lab down' removes the lab); the end of ${rec?.log ?? 'its log'}:\n${rec ? logTail(rec.log) : ''}`);
+  try {
+    await pollUntil(
+      `${what} to answer`,
+      async () => {
+        if (!isRunning(rec, marker)) throw failure('exited');
+        const h = await probe();
+        last = h.status;
+        return h.ok ? true : undefined;
+      },
+      { timeoutMs: READY_TIMEOUT_MS, intervalMs: 100 },
+    );
+  } catch (e) {
+    if (e instanceof DeadlineError) throw failure(`did not become ready within ${READY_TIMEOUT_MS / 1000} s (last: ${last})`);
+    throw e;
+  }
+}
+
+/** Whether something accepts connections on 127.0.0.1:port. */
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const answer = (inUse: boolean) => {
+      socket.destroy();
+      resolve(inUse);
+    };
+    socket.setTimeout(1_000);
+    socket.once('connect', () => answer(true));
+    socket.once('timeout', () => answer(true)); // something took the port and does not answer
+    socket.once('error', () => answer(false));
+  });
+}
