@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { run } from '../../src/agent/dataplane/kernel.js';
 import { type AgentProcess, addNetns, ip, ipJson, pingOnce, pollUntil, removeNetns, startAgentIn, unixCall } from '../support/agent.js';
 import { ADMIN, networkBody } from '../support/fixtures.js';
 import { type RunningServer, call, startServer, tempDataDir } from '../support/server.js';
@@ -113,7 +114,16 @@ const kernelRoutes = async () => {
   return JSON.parse(r.trim() || '[]') as KRoute[];
 };
 const routeTo = async (address: string) => (await kernelRoutes()).find((r) => r.dst === address);
-const rulesFor = async (dev: string) => (await ipJson<{ priority: number; iif?: string }>(HOST, 'rule', 'show')).filter((r) => r.priority === 10_000 && r.iif === dev);
+/** The interface's entries in Cirrus's nftables mark maps (ip and arp): its network's mark. */
+const marksFor = async (dev: string) => {
+  const marks: number[] = [];
+  for (const family of ['ip', 'arp']) {
+    const r = await run('ip', ['netns', 'exec', HOST, 'nft', '-j', 'list', 'map', family, 'cirrus', 'port_marks']);
+    const doc = JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: { map?: { elem?: [string, number][] } }[] };
+    for (const [name, mark] of doc.nftables.find((o) => o.map)?.map?.elem ?? []) if (name === dev) marks.push(mark);
+  }
+  return marks;
+};
 const neighsOn = async (dev: string) => (await ipJson<{ dev: string }>(HOST, 'neigh', 'show', 'proto', '77')).filter((n) => n.dev === dev);
 const linkExists = async (netns: string, dev: string) => (await ipJson(netns, 'link', 'show')).some((l) => l['ifname'] === dev);
 
@@ -292,14 +302,14 @@ test(
   async () => {
     assert.deepEqual((await portApi('PUT', `/disable-port/${C.vmi}`)).body, {});
     assert.equal(await routeTo(C.address), undefined);
-    assert.deepEqual(await rulesFor('veth3'), []);
+    assert.deepEqual(await marksFor('veth3'), []);
     const [c] = await itf(`uuid=${C.vmi}`);
     assert.deepEqual([textAt(c!, 'active'), textAt(c!, 'admin_state')], ['Inactive', 'Disabled']);
     assert.ok(await linkExists(HOST, 'veth3'), 'the caller\'s interface stays while the port is disabled');
 
     assert.deepEqual((await portApi('PUT', `/enable-port/${C.vmi}`)).body, {});
     await pollUntil('port C routed again', async () => ((await routeTo(C.address))?.dev === 'veth3' ? true : undefined));
-    assert.equal((await rulesFor('veth3')).length, 1);
+    assert.deepEqual(await marksFor('veth3'), [table(), table()]);
     await waitPing(W3, A.address);
   },
 );
@@ -323,12 +333,12 @@ test('kill -9 and restart: registrations persist, forwarding never stops, nothin
 });
 
 test("DELETE /port removes routes, rules and neighbours but not the caller's interface", async () => {
-  assert.ok((await rulesFor('veth1')).length === 1 && (await neighsOn('veth1')).length === 1);
+  assert.ok((await marksFor('veth1')).length === 2 && (await neighsOn('veth1')).length === 1);
   const r = await portApi('DELETE', `/port/${A.vmi}`);
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.body, {});
   assert.equal(await routeTo(A.address), undefined);
-  assert.deepEqual(await rulesFor('veth1'), []);
+  assert.deepEqual(await marksFor('veth1'), []);
   assert.deepEqual(await neighsOn('veth1'), []);
   assert.ok(await linkExists(HOST, 'veth1'), "the caller's veth1 stays");
   assert.ok(await linkExists(W1, 'veth0'));

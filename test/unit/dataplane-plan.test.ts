@@ -39,10 +39,10 @@ const host = (...ports: PortState[]): HostState => ({
 /** The kernel exactly as desired (what a converged host looks like). */
 function converged(h: HostState): KernelState {
   const d = desiredState(h).kernel;
-  return { links: new Map(d.links), routes: new Map(d.routes), rules: new Map(d.rules), neighs: new Map(d.neighs) };
+  return { links: new Map(d.links), routes: new Map(d.routes), rules: new Map(d.rules), neighs: new Map(d.neighs), marks: { ip: new Map(d.marks.ip), arp: new Map(d.marks.arp) } };
 }
 
-test('desired state: per-network table with unreachable default and local service addresses; per-port route, rule, neighbour', () => {
+test('desired state: per network a table (unreachable default, local service addresses) and a mark rule; per port a route, a neighbour, a mark', () => {
   const d = desiredState(host(port('a', 'cv-a', '10.0.0.3'), port('b', 'cv-b', '10.0.0.3', 'blue')));
   const routes = [...d.kernel.routes.values()].map((r) => `${r.table} ${r.type} ${r.dst} ${r.dev ?? ''}`.trim()).sort();
   assert.deepEqual(routes, [
@@ -54,7 +54,9 @@ test('desired state: per-network table with unreachable default and local servic
     '1000002 unicast 10.0.0.3 cv-b',
     '1000002 unreachable default',
   ]);
-  assert.deepEqual([...d.kernel.rules.keys()].sort(), ['10000|cv-a|1000001', '10000|cv-b|1000002']);
+  assert.deepEqual([...d.kernel.rules.values()].map((r) => `${r.pref} ${r.fwmark} ${r.table}`).sort(), ['10000 1000001 1000001', '10000 1000002 1000002']);
+  assert.deepEqual([...d.kernel.marks.ip!], [['cv-a', 1_000_001], ['cv-b', 1_000_002]]);
+  assert.deepEqual([...d.kernel.marks.arp!], [['cv-a', 1_000_001], ['cv-b', 1_000_002]]);
   assert.deepEqual([...d.kernel.neighs.keys()].sort(), ['cv-a|10.0.0.3', 'cv-b|10.0.0.3']);
   assert.ok(d.sysctls.get('cv-a')!.some((s) => s.path === 'net/ipv4/conf/cv-a/proxy_arp' && s.value === '1'));
   assert.ok(d.sysctls.get('cv-b')!.some((s) => s.path === 'net/ipv4/neigh/cv-b/proxy_delay' && s.value === '0'));
@@ -62,7 +64,7 @@ test('desired state: per-network table with unreachable default and local servic
 
 test('a converged kernel needs no change', () => {
   const h = host(port('a', 'cv-a', '10.0.0.3'), port('b', 'cv-b', '10.0.0.4'));
-  assert.deepEqual(plan(desiredState(h), converged(h)), { create: [], commands: [] });
+  assert.deepEqual(plan(desiredState(h), converged(h)), { create: [], commands: [], nft: [] });
 });
 
 test('missing pieces are added; extra owned pieces are removed, rules before the routes and links', () => {
@@ -72,6 +74,9 @@ test('missing pieces are added; extra owned pieces are removed, rules before the
   actual.routes.delete(routeKey(r));
   actual.neighs.set(neighKey({ dev: 'cv-a', ip: '10.0.0.3', mac: '' }), { dev: 'cv-a', ip: '10.0.0.3', mac: '02:ff:ff:ff:ff:ff' });
   actual.links.set('cv-gone', { up: true });
+  actual.marks.ip!.set('cv-gone', 1_000_001);
+  actual.marks.arp!.set('cv-gone', 1_000_001);
+  // A per-port rule left by an older agent goes too.
   actual.rules.set(ruleKey({ pref: 10000, iif: 'cv-gone', table: 1_000_001 }), { pref: 10000, iif: 'cv-gone', table: 1_000_001 });
   actual.routes.set('1000001|10.0.0.9', { table: 1_000_001, type: 'unicast', dst: '10.0.0.9', dev: 'cv-gone' });
   const p = plan(desiredState(h), actual);
@@ -86,15 +91,20 @@ test('missing pieces are added; extra owned pieces are removed, rules before the
       'neigh replace 10.0.0.3 lladdr 02:00:00:00:00:03 dev cv-a nud permanent proto 77',
     ],
   );
+  assert.deepEqual(p.nft, ['delete element ip cirrus port_marks { "cv-gone" }', 'delete element arp cirrus port_marks { "cv-gone" }']);
 });
 
 test('a missing veth of a create-mode port is created; an adopted interface that is missing waits', () => {
   const created = port('a', 'cv-a', '10.0.0.3');
   const adopted = port('b', 'veth1', '10.0.0.4', 'red', { mode: 'adopt', hostIf: 'veth1' });
-  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() });
+  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: undefined, arp: undefined } });
   assert.deepEqual(p.create.map((x) => x.hostIf), ['cv-a']);
   const lines = p.commands.map((c) => c.line);
-  assert.ok(lines.includes('rule add pref 10000 iif cv-a lookup 1000001'), 'the new port is routed in the same pass');
+  assert.ok(lines.includes('route replace 10.0.0.3/32 dev cv-a scope link table 1000001 proto 77'), 'the new port is routed in the same pass');
+  assert.ok(lines.includes('rule add pref 10000 fwmark 0xf4241 lookup 1000001'));
+  assert.equal(p.nft[0], 'table ip cirrus {', 'a missing nftables table is created');
+  assert.equal(p.nft[4], 'add element ip cirrus port_marks { "cv-a" : 0xf4241, "veth1" : 0xf4241 }');
+  assert.equal(p.nft[5], 'table arp cirrus {');
   assert.ok(!lines.some((l) => l.includes('veth1')), 'nothing is attempted on an interface that does not exist');
   assert.ok(lines.includes('route replace unreachable default table 1000001 proto 77'));
 });
@@ -105,10 +115,10 @@ test('a disabled port keeps its interface, down and unrouted; a down link of an 
   actual.links.set('cv-b', { up: false });
   const p = plan(desiredState(h), actual);
   assert.deepEqual(p.create, []);
+  assert.deepEqual(p.nft, ['delete element ip cirrus port_marks { "cv-a" }', 'delete element arp cirrus port_marks { "cv-a" }']);
   assert.deepEqual(
     p.commands.map((c) => c.line),
     [
-      'rule del pref 10000 iif cv-a lookup 1000001',
       'route del 10.0.0.3/32 dev cv-a scope link table 1000001 proto 77',
       'neigh del 10.0.0.3 dev cv-a',
       'link set dev cv-a down',

@@ -10,10 +10,11 @@ import { Reconciler } from '../../src/agent/dataplane/reconciler.js';
 import type { HostState } from '../../src/agent/host-state.js';
 
 class FakeKernel implements Kernel {
-  state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() };
+  state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: undefined, arp: undefined } };
+  scripts: string[][] = [];
   batches: { lines: string[] }[] = [];
   workloads: WorkloadConfig[] = [];
-  sysctls = new Map<string, string>([['net/ipv4/ip_forward', '0'], ['net/ipv4/conf/all/rp_filter', '1']]);
+  sysctls = new Map<string, string>([['net/ipv4/ip_forward', '0'], ['net/ipv4/conf/all/rp_filter', '1'], ['net/ipv4/fwmark_reflect', '0']]);
   failNetns = new Set<string>();
   async read(owns: (n: string) => boolean): Promise<KernelState> {
     return { ...this.state, links: new Map([...this.state.links].filter(([n]) => owns(n))) };
@@ -21,6 +22,10 @@ class FakeKernel implements Kernel {
   async configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>> {
     this.workloads.push(...items);
     return new Map(items.filter((i) => this.failNetns.has(i.netns)).map((i) => [i.id, `cannot open namespace ${i.netns}`]));
+  }
+  async nft(lines: string[]): Promise<BatchError[]> {
+    if (lines.length) this.scripts.push(lines);
+    return [];
   }
   async batch(lines: string[]): Promise<BatchError[]> {
     if (lines.length) this.batches.push({ lines });
@@ -65,8 +70,11 @@ test('new ports: one host batch creates the veths, the namespaces are configured
     { id: 'u0', netns: 'w0', ifname: 'eth0', mac: '02:00:00:00:00:00', mtu: 1450, address: '10.0.0.3', prefix: 24, gateway: '10.0.0.1' },
     { id: 'u1', netns: 'w1', ifname: 'eth0', mac: '02:00:00:00:00:01', mtu: 1450, address: '10.0.0.4', prefix: 24, gateway: '10.0.0.1' },
   ]);
-  assert.ok(k.batches[1]!.lines.includes('rule add pref 10000 iif cv-0 lookup 1000001'));
+  assert.ok(k.batches[1]!.lines.includes('rule add pref 10000 fwmark 0xf4241 lookup 1000001'));
+  assert.ok(k.scripts[0]!.includes('add element ip cirrus port_marks { "cv-0" : 0xf4241, "cv-1" : 0xf4241 }'));
+  assert.ok(k.scripts[0]!.includes('add element arp cirrus port_marks { "cv-0" : 0xf4241, "cv-1" : 0xf4241 }'));
   assert.equal(k.sysctls.get('net/ipv4/ip_forward'), '1');
+  assert.equal(k.sysctls.get('net/ipv4/fwmark_reflect'), '1');
   assert.equal(k.sysctls.get('net/ipv4/conf/all/rp_filter'), '0');
   assert.equal(k.sysctls.get('net/ipv4/conf/cv-1/proxy_arp'), '1');
 });

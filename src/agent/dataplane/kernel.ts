@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { KernelState, Neigh, Route, Rule } from './model.js';
 import { neighKey, routeKey, ruleKey } from './model.js';
-import { CIRRUS_PROTO, PORT_RULE_PREF, isOwnedTable } from './names.js';
+import { CIRRUS_PROTO, NETWORK_RULE_PREF, NFT_PORT_MARKS, NFT_TABLE, type NftFamily, isOwnedTable } from './names.js';
 import { NamespaceConfigurator, type WorkloadConfig } from './nsconfig.js';
 
 export interface BatchError {
@@ -21,6 +21,8 @@ export interface Kernel {
   read(owns: (ifname: string) => boolean): Promise<KernelState>;
   /** Runs `ip -batch` lines in the host namespace; returns the failed lines. */
   batch(lines: string[]): Promise<BatchError[]>;
+  /** Applies an `nft -f` script atomically (all or nothing). */
+  nft(lines: string[]): Promise<BatchError[]>;
   /** Configures workload interfaces inside their namespaces; errors by id. */
   configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>>;
   readSysctl(path: string): string | undefined;
@@ -63,6 +65,7 @@ interface IpRoute {
 interface IpRule {
   priority: number;
   iif?: string;
+  fwmark?: string;
   table?: string;
 }
 interface IpNeigh {
@@ -86,15 +89,31 @@ export function parseBatchErrors(stderr: string, lines: string[]): BatchError[] 
   return errors;
 }
 
+/** The interface → mark map of Cirrus's nftables table of `family`; undefined when the table does not exist. */
+async function readMarks(family: NftFamily): Promise<Map<string, number> | undefined> {
+  const r = await run('nft', ['-j', 'list', 'map', family, NFT_TABLE, NFT_PORT_MARKS]);
+  if (r.code !== 0) {
+    if (/No such file or directory/.test(r.stderr)) return undefined;
+    throw new Error(`nft list map: ${r.stderr.trim()}`);
+  }
+  const doc = JSON.parse(r.stdout) as { nftables: { map?: { elem?: [string, number][] } }[] };
+  const elems = doc.nftables.find((o) => o.map)?.map?.elem ?? [];
+  return new Map(elems.map(([name, mark]) => [name, mark]));
+}
+
 export class LinuxKernel implements Kernel {
   async read(owns: (ifname: string) => boolean): Promise<KernelState> {
     // One `ip` process for the four dumps, IPv4 only, links in brief form: at a thousand
     // ports this is most of a no-change reconcile.
-    const r = await run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\n`);
+    const [r, ipMarks, arpMarks] = await Promise.all([
+      run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\n`),
+      readMarks('ip'),
+      readMarks('arp'),
+    ]);
     const parts = r.stdout.trim().split('\n');
     if (r.code !== 0 || parts.length !== 4) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
     const [links, routes, rules, neighs] = parts.map((p) => JSON.parse(p) as unknown[]) as [IpLink[], IpRoute[], IpRule[], IpNeigh[]];
-    const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() };
+    const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: ipMarks, arp: arpMarks } };
     for (const l of links) if (owns(l.ifname)) state.links.set(l.ifname, { up: l.flags?.includes('UP') ?? false, identity: l.address });
     for (const r of routes) {
       const table = Number(r.table);
@@ -109,8 +128,8 @@ export class LinuxKernel implements Kernel {
     }
     for (const r of rules) {
       const table = Number(r.table);
-      if (r.priority !== PORT_RULE_PREF || !r.iif || !isOwnedTable(table)) continue;
-      const rule: Rule = { pref: r.priority, iif: r.iif, table };
+      if (r.priority !== NETWORK_RULE_PREF || !isOwnedTable(table) || (!r.iif && !r.fwmark)) continue;
+      const rule: Rule = { pref: r.priority, table, ...(r.fwmark ? { fwmark: Number(r.fwmark) } : { iif: r.iif! }) };
       state.rules.set(ruleKey(rule), rule);
     }
     for (const n of neighs) {
@@ -128,6 +147,12 @@ export class LinuxKernel implements Kernel {
     const errors = parseBatchErrors(r.stderr, lines);
     if (r.code !== 0 && errors.length === 0) errors.push({ line: 0, command: 'ip -force -batch -', message: r.stderr.trim() || `exit ${r.code}` });
     return errors;
+  }
+
+  async nft(lines: string[]): Promise<BatchError[]> {
+    if (lines.length === 0) return [];
+    const r = await run('nft', ['-f', '-'], lines.join('\n') + '\n');
+    return r.code === 0 ? [] : [{ line: 0, command: 'nft -f -', message: r.stderr.trim() || `exit ${r.code}` }];
   }
 
   configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>> {

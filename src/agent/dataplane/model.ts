@@ -3,7 +3,7 @@
 // lives in kernel.ts.
 
 import type { HostState, PortState } from '../host-state.js';
-import { PORT_RULE_PREF, CIRRUS_PROTO, WORKLOAD_MTU } from './names.js';
+import { CIRRUS_PROTO, NETWORK_RULE_PREF, NFT_FAMILIES, NFT_MARK_HOOK, NFT_PORT_MARKS, NFT_TABLE, type NftFamily, WORKLOAD_MTU, markOf } from './names.js';
 import type { WorkloadConfig } from './nsconfig.js';
 
 export interface Route {
@@ -16,8 +16,10 @@ export interface Route {
 
 export interface Rule {
   pref: number;
-  iif: string;
   table: number;
+  fwmark?: number;
+  /** Only in rules read back from older agents (one rule per port); never desired. */
+  iif?: string;
 }
 
 export interface Neigh {
@@ -37,10 +39,12 @@ export interface KernelState {
   routes: Map<string, Route>;
   rules: Map<string, Rule>;
   neighs: Map<string, Neigh>;
+  /** Interface → mark entries of each family's nftables map; undefined: the table is missing. */
+  marks: Record<NftFamily, Map<string, number> | undefined>;
 }
 
 export const routeKey = (r: Route) => `${r.table}|${r.dst}`;
-export const ruleKey = (r: Rule) => `${r.pref}|${r.iif}|${r.table}`;
+export const ruleKey = (r: Rule) => `${r.pref}|${r.fwmark ?? ''}|${r.iif ?? ''}|${r.table}`;
 export const neighKey = (n: Neigh) => `${n.dev}|${n.ip}`;
 
 export interface Desired {
@@ -52,7 +56,8 @@ export interface Desired {
 }
 
 export function desiredState(host: HostState): Desired {
-  const kernel: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map() };
+  const marks = new Map<string, number>();
+  const kernel: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: marks, arp: marks } };
   const ports = new Map<string, PortState>();
   const sysctls: Desired['sysctls'] = new Map();
   const add = <T>(m: Map<string, T>, key: (v: T) => string, v: T) => m.set(key(v), v);
@@ -60,6 +65,7 @@ export function desiredState(host: HostState): Desired {
   for (const n of host.networks) {
     // Lookups that find nothing in the network's table must end there, not in main.
     add(kernel.routes, routeKey, { table: n.table, type: 'unreachable', dst: 'default' });
+    add(kernel.rules, ruleKey, { pref: NETWORK_RULE_PREF, fwmark: markOf(n.table), table: n.table });
     for (const a of n.serviceAddresses) add(kernel.routes, routeKey, { table: n.table, type: 'local', dst: a, dev: 'lo' });
   }
   for (const p of host.ports) {
@@ -69,7 +75,7 @@ export function desiredState(host: HostState): Desired {
     if (!p.registration.enabled) continue;
     const table = tableOf.get(p.network)!;
     add(kernel.routes, routeKey, { table, type: 'unicast', dst: p.address, dev: p.hostIf });
-    add(kernel.rules, ruleKey, { pref: PORT_RULE_PREF, iif: p.hostIf, table });
+    marks.set(p.hostIf, markOf(table));
     add(kernel.neighs, neighKey, { dev: p.hostIf, ip: p.address, mac: p.mac });
     sysctls.set(p.hostIf, [
       { path: `net/ipv4/conf/${p.hostIf}/proxy_arp`, value: '1' },
@@ -85,6 +91,7 @@ export function desiredState(host: HostState): Desired {
 /** Host-wide sysctls the data plane needs (forwarding; no reverse-path filter across tables). */
 export const HOST_SYSCTLS = [
   { path: 'net/ipv4/ip_forward', value: '1' },
+  { path: 'net/ipv4/fwmark_reflect', value: '1' },
   { path: 'net/ipv4/conf/all/rp_filter', value: '0' },
   // Every local workload holds a permanent neighbour entry: the default table (1024
   // entries at most) would overflow past a thousand ports.
@@ -105,6 +112,8 @@ export interface Plan {
   create: PortState[];
   /** Commands for the host namespace, in a safe order. */
   commands: Command[];
+  /** An `nft -f` script updating Cirrus's table (empty: nothing to do). */
+  nft: string[];
 }
 
 /**
@@ -137,11 +146,35 @@ export function plan(desired: Desired, actual: KernelState): Plan {
     if (present(n.dev) && (!have || have.mac !== n.mac)) adds.push(on(n.dev, `neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud permanent proto ${CIRRUS_PROTO}`));
   }
   for (const [key, n] of actual.neighs) if (!desired.kernel.neighs.has(key)) dels.push(on(n.dev, `neigh del ${n.ip} dev ${n.dev}`));
-  for (const [key, r] of desired.kernel.rules) if (!actual.rules.has(key) && present(r.iif)) adds.push(on(r.iif, ruleCommand('add', r)));
+  for (const [key, r] of desired.kernel.rules) if (!actual.rules.has(key)) adds.push({ line: ruleCommand('add', r) });
   for (const [key, r] of actual.rules) if (!desired.kernel.rules.has(key)) dels.unshift({ line: ruleCommand('del', r) });
   for (const name of actual.links.keys()) if (!desired.ports.has(name)) dels.push({ line: `link del dev ${name}` });
   // Removals first (rules before the routes and links they lead to), then additions.
-  return { create, commands: [...dels, ...adds] };
+  return { create, commands: [...dels, ...adds], nft: nftPlan(desired.kernel, actual) };
+}
+
+/** Per family: the table's creation when missing, then the map's element changes. */
+function nftPlan(desired: KernelState, actual: KernelState): string[] {
+  const lines: string[] = [];
+  const element = (name: string, mark?: number) => `"${name}"${mark === undefined ? '' : ` : 0x${mark.toString(16)}`}`;
+  for (const family of NFT_FAMILIES) {
+    const want = desired.marks[family]!;
+    const have = actual.marks[family];
+    if (!have) {
+      lines.push(
+        `table ${family} ${NFT_TABLE} {`,
+        `  map ${NFT_PORT_MARKS} { type ifname : mark; }`,
+        `  chain classify { ${NFT_MARK_HOOK[family]}; policy accept; meta mark set iifname map @${NFT_PORT_MARKS}; }`,
+        '}',
+      );
+    }
+    const current = have ?? new Map<string, number>();
+    const stale = [...current].filter(([name, mark]) => want.get(name) !== mark).map(([name]) => element(name));
+    const missing = [...want].filter(([name, mark]) => current.get(name) !== mark).map(([name, mark]) => element(name, mark));
+    if (stale.length) lines.push(`delete element ${family} ${NFT_TABLE} ${NFT_PORT_MARKS} { ${stale.join(', ')} }`);
+    if (missing.length) lines.push(`add element ${family} ${NFT_TABLE} ${NFT_PORT_MARKS} { ${missing.join(', ')} }`);
+  }
+  return lines;
 }
 
 function routeCommand(op: 'replace' | 'del', r: Route): string {
@@ -151,7 +184,8 @@ function routeCommand(op: 'replace' | 'del', r: Route): string {
 }
 
 function ruleCommand(op: 'add' | 'del', r: Rule): string {
-  return `rule ${op} pref ${r.pref} iif ${r.iif} lookup ${r.table}`;
+  const selector = r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : `iif ${r.iif}`;
+  return `rule ${op} pref ${r.pref} ${selector} lookup ${r.table}`;
 }
 
 /** Commands creating a port's veth pair, the workload end inside its namespace. */

@@ -20,8 +20,32 @@ export function isOwnedTable(table: number): boolean {
   return table >= TABLE_BASE && table <= TABLE_MAX;
 }
 
-/** Preference of the rules selecting a network's table by ingress interface. */
-export const PORT_RULE_PREF = 10_000;
+/** Preference of the rules selecting a network's table by packet mark. */
+export const NETWORK_RULE_PREF = 10_000;
+
+/**
+ * Packets from a workload are marked with their network's table id (nftables, by ingress
+ * interface); one rule per network then selects the table. With fwmark_reflect the
+ * kernel's own replies (ICMP errors, echo replies from the gateway, TCP resets) carry the
+ * mark too, so they find their way back into the network.
+ */
+export const markOf = (table: number): number => table;
+
+/**
+ * The nftables tables Cirrus owns (one per family, both named cirrus), each with an
+ * interface → mark map. The arp table marks ARP requests too: proxy ARP decides by a route
+ * lookup, which must find the network's table.
+ */
+export const NFT_TABLE = 'cirrus';
+export const NFT_PORT_MARKS = 'port_marks';
+export const NFT_FAMILIES = ['ip', 'arp'] as const;
+export type NftFamily = (typeof NFT_FAMILIES)[number];
+
+/** The hook that marks packets as they arrive, per family. */
+export const NFT_MARK_HOOK: Record<NftFamily, string> = {
+  ip: 'type filter hook prerouting priority mangle',
+  arp: 'type filter hook input priority 0',
+};
 
 /** Routes and neighbours Cirrus installs carry this protocol number ("proto 77"). */
 export const CIRRUS_PROTO = 77;
