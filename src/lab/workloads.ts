@@ -14,7 +14,7 @@ import { type LabState, type WorkloadRecord, claimWorkload, forgetWorkload, read
 const WORKLOAD_IF = 'eth0';
 
 /** The CLI context with the lab's API in place of $CIRRUS_API. */
-function labContext(ctx: CliContext, state: LabState): CliContext {
+export function labContext(ctx: CliContext, state: LabState): CliContext {
   return { ...ctx, api: new ApiClient(apiUrl(state.apiPort), `lab ${state.name}'s API`, `is the lab up? (cirrus lab status${nameFlag(state.name)})`) };
 }
 

@@ -5,6 +5,7 @@ import { labDown } from '../../lab/down.js';
 import { execIn, execTarget } from '../../lab/exec.js';
 import { DEFAULT_LAB, FABRIC_BRIDGE, nameFlag } from '../../lab/layout.js';
 import { type LabStatus, labStatus } from '../../lab/status.js';
+import { buildDemo } from '../../lab/demo.js';
 import { labUp } from '../../lab/up.js';
 import { addWorkload, delWorkload } from '../../lab/workloads.js';
 import { contextOf } from '../context.js';
@@ -34,15 +35,31 @@ export function labCommands(program: Command): void {
       .command('up')
       .description('build the lab or repair what is missing: underlay, server (API on 127.0.0.1:PORT), one agent per host; waits until all answer')
       .requiredOption('--hosts <n>', 'number of hosts, named h1..hN', integer)
-      .option('--api-port <port>', 'API port on 127.0.0.1 (default 8082, or the port the lab already has)', integer),
-  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number }, cmd: Command) => {
+      .option('--api-port <port>', 'API port on 127.0.0.1 (default 8082, or the port the lab already has)', integer)
+      .option('--demo', 'also build the demo topology: networks red and green, workloads service-1 and client-1 (red), green-1 (green)'),
+  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; demo?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
     const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}) }, say);
+    if (opts.demo) {
+      say('demo topology:');
+      await buildDemo(ctx, state, say);
+    }
     const status = await labStatus(state.name);
     if (ctx.output === 'json') return emit('json', status, [], []);
     console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'} on a bridge in ${state.fabricNetns}, API on ${status.api}`);
     printHosts(status);
     const n = nameFlag(state.name);
+    if (opts.demo) {
+      console.log(`
+try:
+  bin/cirrus lab exec client-1${n} -- ping -c 3 192.168.10.10          # same network: answers
+  bin/cirrus lab exec green-1${n} -- ping -c 1 -W 1 192.168.10.10      # another network: isolated
+  bin/cirrus lab exec service-1${n} -- python3 -m http.server 80 &     # the seed's web server
+  bin/cirrus lab exec client-1${n} -- curl -s 192.168.10.10/ | head -3
+  CIRRUS_API=${status.api} bin/cirrus port list
+  bin/cirrus lab status${n}        bin/cirrus lab down${n}`);
+      return;
+    }
     console.log(`
 next:
   export CIRRUS_API=${status.api}
