@@ -4,25 +4,16 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import net from 'node:net';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { DEMO_WORKLOADS } from '../../src/lab/demo.js';
-import { CIRRUS } from '../support/server.js';
+import { CIRRUS, freePort } from '../support/server.js';
 
 if (process.getuid?.() !== 0) throw new Error('test/e2e needs root: hosts are network namespaces');
 
 const LAB = `d${process.pid}`;
 const run = promisify(execFile);
 const cirrus = (...args: string[]) => run(process.execPath, [CIRRUS, ...args], { timeout: 120_000 });
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 after(async () => {
   await cirrus('lab', 'down', '--name', LAB).catch(() => undefined);

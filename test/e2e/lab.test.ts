@@ -7,11 +7,10 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { LabStatus } from '../../src/lab/status.js';
 import { pollUntil } from '../../src/util/poll.js';
-import { CIRRUS, call } from '../support/server.js';
+import { CIRRUS, call, freePort } from '../support/server.js';
 
 const LAB = `t${process.pid}`;
 const W = (s: string) => `${LAB}${s}`; // workload namespaces are global: unique per run too
@@ -42,14 +41,6 @@ const api = () => `http://127.0.0.1:${apiPort}`;
 const cirrus = (...args: string[]) => sh(process.execPath, [CIRRUS, ...args], { CIRRUS_API: api() });
 const inside = (target: string, ...cmd: string[]) => cirrus('lab', 'exec', target, '--name', LAB, '--', ...cmd);
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stdout}\n${r.stderr}`);
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 async function status(): Promise<LabStatus> {
   const r = await cirrus('-o', 'json', 'lab', 'status', '--name', LAB);
