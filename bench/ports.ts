@@ -13,8 +13,9 @@
 
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { type Answer, JsonClient, expectOk } from './support/http.js';
-import { type BenchServer, startBenchServer } from './support/server.js';
+import { cpuSeconds, machineCpuSeconds } from './support/cpu.js';
+import { JsonClient, expectOk } from './support/http.js';
+import { type RunningServer, startServer } from '../test/support/server.js';
 import { type LatencySummary, Samples } from './support/stats.js';
 
 /** The target of the issue, on a 2-core machine with the load generator alongside. */
@@ -67,15 +68,48 @@ function options(argv: string[]): Options {
   };
 }
 
+interface Phase {
+  seconds: number;
+  /** CPU seconds the server spent (undefined with --url: not our process). */
+  serverCpu: number | undefined;
+  clientCpu: number;
+  /** CPU seconds of the whole machine (undefined off Linux). */
+  machineCpu: number | undefined;
+}
+
 /** Runs `total` jobs with `concurrency` workers, each taking the next job when done. */
-async function runWorkers(total: number, concurrency: number, job: (i: number) => Promise<void>): Promise<number> {
+async function runWorkers(total: number, concurrency: number, job: (i: number) => Promise<void>, serverPid?: number): Promise<Phase> {
   let next = 0;
+  const server0 = serverPid === undefined ? undefined : cpuSeconds(serverPid);
+  const client0 = process.cpuUsage();
+  const machine0 = machineCpuSeconds();
   const t0 = performance.now();
   const worker = async () => {
     while (next < total) await job(next++);
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
-  return (performance.now() - t0) / 1000;
+  const seconds = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  const server1 = serverPid === undefined ? undefined : cpuSeconds(serverPid);
+  const machine1 = machineCpuSeconds();
+  return {
+    seconds,
+    serverCpu: server0 === undefined || server1 === undefined ? undefined : server1 - server0,
+    clientCpu: (client.user + client.system) / 1e6,
+    machineCpu: machine0 === undefined || machine1 === undefined ? undefined : machine1 - machine0,
+  };
+}
+
+/** CPU µs per request of server and load generator, and the cores each kept busy. */
+function cpuPerRequest(p: Phase, requests: number): CpuFigures {
+  return {
+    serverUsPerRequest: p.serverCpu === undefined ? null : (p.serverCpu * 1e6) / requests,
+    serverCores: p.serverCpu === undefined ? null : p.serverCpu / p.seconds,
+    clientUsPerRequest: (p.clientCpu * 1e6) / requests,
+    clientCores: p.clientCpu / p.seconds,
+    otherCores:
+      p.machineCpu === undefined || p.serverCpu === undefined ? null : Math.max(0, (p.machineCpu - p.serverCpu - p.clientCpu) / p.seconds),
+  };
 }
 
 /** A subnet with room for every port of the run (network, broadcast, gateway, DNS aside). */
@@ -94,29 +128,28 @@ interface PortLatencies {
 
 /** Creates port `i`: virtual-machine, then its interface, then its instance-ip. */
 async function createPort(client: JsonClient, run: string, network: string, i: number, lat?: PortLatencies): Promise<void> {
-  const record = (a: Answer, s: Samples | undefined) => {
+  const create = async (type: string, body: Record<string, unknown>, samples: Samples | undefined): Promise<string> => {
+    const a = await client.request('POST', `/${type}s`, { [type]: body });
     lat?.all.add(a.ms);
-    s?.add(a.ms);
-    return a;
+    samples?.add(a.ms);
+    return expectOk(`POST /${type}s (port ${i})`, a)[type].uuid as string;
   };
-  const vm = expectOk(`POST /virtual-machines (port ${i})`, record(await client.request('POST', '/virtual-machines', {
-    'virtual-machine': { fq_name: [`${run}-vm-${i}`] },
-  }), lat?.vm))['virtual-machine'].uuid as string;
-  const vmi = expectOk(`POST /virtual-machine-interfaces (port ${i})`, record(await client.request('POST', '/virtual-machine-interfaces', {
-    'virtual-machine-interface': {
+  const vm = await create('virtual-machine', { fq_name: [`${run}-vm-${i}`] }, lat?.vm);
+  const vmi = await create(
+    'virtual-machine-interface',
+    {
       fq_name: [...PROJECT, `${run}-vmi-${i}`],
       parent_type: 'project',
       virtual_network_refs: [{ uuid: network }],
       virtual_machine_refs: [{ uuid: vm }],
     },
-  }), lat?.vmi))['virtual-machine-interface'].uuid as string;
-  expectOk(`POST /instance-ips (port ${i})`, record(await client.request('POST', '/instance-ips', {
-    'instance-ip': {
-      fq_name: [`${run}-iip-${i}`],
-      virtual_network_refs: [{ uuid: network }],
-      virtual_machine_interface_refs: [{ uuid: vmi }],
-    },
-  }), lat?.iip));
+    lat?.vmi,
+  );
+  await create(
+    'instance-ip',
+    { fq_name: [`${run}-iip-${i}`], virtual_network_refs: [{ uuid: network }], virtual_machine_interface_refs: [{ uuid: vmi }] },
+    lat?.iip,
+  );
 }
 
 /** Every instance-ip of the network has an address of its own; throws otherwise. */
@@ -135,6 +168,19 @@ async function verifyAddresses(client: JsonClient, network: string, expected: nu
   return { instanceIps: ours.length, distinct };
 }
 
+interface CpuFigures {
+  serverUsPerRequest: number | null;
+  /** CPU seconds per second: 1 = one core busy (all threads of the process count). */
+  serverCores: number | null;
+  clientUsPerRequest: number;
+  clientCores: number;
+  /**
+   * Cores busy with everything else (other processes, the kernel's share of loopback
+   * traffic not charged to either side): on a shared machine, a sign of a disturbed run.
+   */
+  otherCores: number | null;
+}
+
 interface Report {
   ports: number;
   concurrency: number;
@@ -144,8 +190,10 @@ interface Report {
   creationsPerSecond: number;
   createLatencyMs: LatencySummary;
   byType: Record<'virtual-machine' | 'virtual-machine-interface' | 'instance-ip', LatencySummary>;
-  baseline: { requests: number; seconds: number; requestsPerSecond: number; latencyMs: LatencySummary };
-  ratios: { throughput: number; p50: number; p99: number };
+  cpu: CpuFigures;
+  baseline: { requests: number; seconds: number; requestsPerSecond: number; latencyMs: LatencySummary; cpu: CpuFigures };
+  /** Create ÷ healthz; serverCpu compares the server's CPU per request (null with --url). */
+  ratios: { throughput: number; p50: number; p99: number; serverCpu: number | null };
   verified: { instanceIps: number; distinctAddresses: number };
   target: { portsPerSecond: number; p99Ms: number; met: boolean };
   machine: { cpus: number; cpuModel: string; node: string; platform: string; loadGenerator: string };
@@ -154,11 +202,11 @@ interface Report {
 async function main(): Promise<void> {
   const opts = options(process.argv.slice(2));
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  let server: BenchServer | undefined;
+  let server: RunningServer | undefined;
   const stopServer = async () => {
     const s = server;
     server = undefined;
-    await s?.stop();
+    await s?.cleanup();
   };
   // An interrupted run still stops its server and removes its data directory.
   const onSignal = () => void stopServer().finally(() => process.exit(130));
@@ -168,8 +216,8 @@ async function main(): Promise<void> {
   try {
     if (opts.url) log(`using the server at ${opts.url}`);
     else {
-      server = await startBenchServer(opts.serverNodeArgs);
-      log(`server pid ${server.pid} on ${server.url}`);
+      server = await startServer(undefined, [], opts.serverNodeArgs);
+      log(`server pid ${server.proc.pid} on ${server.url}`);
     }
     const base = opts.url ?? server!.url;
     client = new JsonClient(base, opts.concurrency);
@@ -195,15 +243,17 @@ async function main(): Promise<void> {
     const baselineRequests = 3 * opts.ports;
     log(`baseline: ${baselineRequests} GET /healthz, ${opts.concurrency} in flight`);
     const healthz = new Samples(baselineRequests);
-    const baselineSeconds = await runWorkers(baselineRequests, opts.concurrency, async () => {
+    const baselinePhase = await runWorkers(baselineRequests, opts.concurrency, async () => {
       const a = await client!.request('GET', '/healthz');
       expectOk('GET /healthz', a);
       healthz.add(a.ms);
-    });
+    }, server?.proc.pid);
+    const baselineSeconds = baselinePhase.seconds;
 
     log(`ports: ${opts.ports} (3 creates each), ${opts.concurrency} in flight`);
     const lat: PortLatencies = { all: new Samples(3 * opts.ports), vm: new Samples(opts.ports), vmi: new Samples(opts.ports), iip: new Samples(opts.ports) };
-    const seconds = await runWorkers(opts.ports, opts.concurrency, (i) => createPort(client!, run, network, opts.warmup + i, lat));
+    const createPhase = await runWorkers(opts.ports, opts.concurrency, (i) => createPort(client!, run, network, opts.warmup + i, lat), server?.proc.pid);
+    const seconds = createPhase.seconds;
 
     log('verifying the allocated addresses');
     const verified = await verifyAddresses(client, network, total);
@@ -212,6 +262,8 @@ async function main(): Promise<void> {
     const floor = healthz.summary();
     const portsPerSecond = opts.ports / seconds;
     const baselineRps = baselineRequests / baselineSeconds;
+    const createCpu = cpuPerRequest(createPhase, 3 * opts.ports);
+    const baselineCpu = cpuPerRequest(baselinePhase, baselineRequests);
     const report: Report = {
       ports: opts.ports,
       concurrency: opts.concurrency,
@@ -221,11 +273,13 @@ async function main(): Promise<void> {
       creationsPerSecond: (3 * opts.ports) / seconds,
       createLatencyMs: create,
       byType: { 'virtual-machine': lat.vm.summary(), 'virtual-machine-interface': lat.vmi.summary(), 'instance-ip': lat.iip.summary() },
-      baseline: { requests: baselineRequests, seconds: baselineSeconds, requestsPerSecond: baselineRps, latencyMs: floor },
+      cpu: createCpu,
+      baseline: { requests: baselineRequests, seconds: baselineSeconds, requestsPerSecond: baselineRps, latencyMs: floor, cpu: baselineCpu },
       ratios: {
         throughput: (3 * opts.ports) / seconds / baselineRps,
         p50: create.p50 / floor.p50,
         p99: create.p99 / floor.p99,
+        serverCpu: createCpu.serverUsPerRequest === null || baselineCpu.serverUsPerRequest === null ? null : createCpu.serverUsPerRequest / baselineCpu.serverUsPerRequest,
       },
       verified: { instanceIps: verified.instanceIps, distinctAddresses: verified.distinct },
       target: { ...TARGET, met: portsPerSecond >= TARGET.portsPerSecond && create.p99 < TARGET.p99Ms },
@@ -268,9 +322,19 @@ function table(r: Report): string {
     row('GET /healthz (baseline)', r.baseline.latencyMs),
     `  create ÷ healthz            ${f(r.ratios.p50).padStart(8)}${''.padStart(8)}${f(r.ratios.p99).padStart(8)}`,
     '',
+    `  CPU per request (µs)          server   client   (cores busy: server, client, rest of machine)`,
+    cpuRow('creates', r.cpu),
+    cpuRow('GET /healthz (baseline)', r.baseline.cpu),
+    `  create ÷ healthz            ${(r.ratios.serverCpu === null ? '-' : f(r.ratios.serverCpu)).padStart(8)}`,
+    '',
     `  verified: ${r.verified.instanceIps} instance-ips, ${r.verified.distinctAddresses} distinct addresses`,
     `  target (≥ ${r.target.portsPerSecond} ports/s, p99 < ${r.target.p99Ms} ms): ${r.target.met ? 'MET' : 'NOT MET'}`,
   ].join('\n');
+}
+
+function cpuRow(name: string, c: CpuFigures): string {
+  const n = (x: number | null, digits: number) => (x === null ? '-' : x.toFixed(digits));
+  return `  ${name.padEnd(28)}${n(c.serverUsPerRequest, 0).padStart(8)}${n(c.clientUsPerRequest, 0).padStart(9)}   (${n(c.serverCores, 2)}, ${n(c.clientCores, 2)}, ${n(c.otherCores, 2)})`;
 }
 
 main().catch((e: unknown) => {

@@ -27,6 +27,21 @@ export async function buildApi(svc: ConfigService, opts: ApiOptions = {}): Promi
     routerOptions: { ignoreTrailingSlash: true },
   });
 
+  // A store that acknowledges commits in groups (SqliteStore) shows a write in the view
+  // before its group is durable, for the rest of that event-loop turn: no answer leaves
+  // before the group it may have seen is on disk, and none if that group was rolled back.
+  const store = svc.store;
+  if (store.pendingCommits) {
+    app.addHook('onSend', (_req, _reply, payload, done) => {
+      const pending = store.pendingCommits!();
+      if (!pending) return done(null, payload);
+      pending.then(
+        () => done(null, payload),
+        (e: unknown) => done(new ApiError(500, `the store could not commit: ${(e as Error).message}`)),
+      );
+    });
+  }
+
   // Every body is JSON whatever its content type says (curl -d sends form-urlencoded);
   // an empty body (vnc_api's DELETE carries a JSON content type) is no body.
   app.removeAllContentTypeParsers();

@@ -37,10 +37,14 @@ export class ConfigView {
     this.rev = rev;
   }
 
-  apply(changes: Change[]): void {
+  /**
+   * Applies the change feed. A change may carry the key's `createRev`: a store restoring
+   * keys after a failed commit gives it, so a restored object keeps its creation revision.
+   */
+  apply(changes: readonly Change[]): void {
     for (const c of changes) {
       if (c.value === undefined) this.remove(c.key);
-      else this.put(c.key, c.value, c.rev);
+      else this.put(c.key, c.value, c.rev, c.createRev);
       if (c.rev > this.rev) this.rev = c.rev;
     }
   }

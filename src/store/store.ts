@@ -15,6 +15,8 @@ export interface Change {
   rev: number;
   key: string;
   value?: string;
+  /** Given when a store restores a key (after a failed group commit): its creation revision. */
+  createRev?: number;
 }
 
 /**
@@ -61,5 +63,11 @@ export interface Store {
    * in commit order, grouped per transaction). Returns a function that stops the watch.
    */
   watch(fromRev: number, callback: WatchCallback): Promise<() => void>;
+  /**
+   * For stores that announce commits to watchers before they are durable (group commit):
+   * the pending durability, which an answer computed from watched state must wait for
+   * (rejected if the group was rolled back). Undefined when nothing is pending.
+   */
+  pendingCommits?(): Promise<void> | undefined;
   close(): Promise<void>;
 }

@@ -25,8 +25,9 @@ export function tempDataDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'cirrus-test-'));
 }
 
-export async function startServer(dataDir = tempDataDir(), extraArgs: string[] = []): Promise<RunningServer> {
-  const proc = spawn(process.execPath, [CIRRUS, 'up', '--data', dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
+/** `nodeArgs` go to node itself (e.g. --cpu-prof for the benchmarks). */
+export async function startServer(dataDir = tempDataDir(), extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RunningServer> {
+  const proc = spawn(process.execPath, [...nodeArgs, CIRRUS, 'up', '--data', dataDir, '--listen', '127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
