@@ -28,11 +28,21 @@ export function parseTarget(base: string): { socketPath?: string; host?: string;
   return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
 }
 
-/** `signal` aborts the request (a long-poll, when its caller stops). */
-export function requestJson<T = unknown>(base: string, method: string, path: string, body?: unknown, timeoutMs = 30_000, signal?: AbortSignal): Promise<T> {
+export interface HttpReply {
+  status: number;
+  /** Parsed JSON, or the text when the answer is not JSON (Sandesh XML). */
+  body: unknown;
+  text: string;
+}
+
+/**
+ * One request; answers of every status resolve. `body` may be a string sent as is (tests
+ * send malformed JSON on purpose). `signal` aborts it (a long-poll, when its caller stops).
+ */
+export function request(base: string, method: string, path: string, body?: unknown, timeoutMs = 30_000, signal?: AbortSignal): Promise<HttpReply> {
   const target = parseTarget(base);
-  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise<T>((resolve, reject) => {
+  const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+  return new Promise<HttpReply>((resolve, reject) => {
     const req = http.request(
       {
         ...target,
@@ -48,16 +58,13 @@ export function requestJson<T = unknown>(base: string, method: string, path: str
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString();
-          let data: unknown = undefined;
+          let parsed: unknown = text;
           try {
-            data = text ? JSON.parse(text) : undefined;
+            parsed = text ? JSON.parse(text) : undefined;
           } catch {
-            data = text;
+            // not JSON: keep the text
           }
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status < 300) return resolve(data as T);
-          const message = (data as { error?: { message?: string } } | undefined)?.error?.message ?? text;
-          reject(new HttpError(status, data, `${message} (HTTP ${status})`));
+          resolve({ status: res.statusCode ?? 0, body: parsed, text });
         });
       },
     );
@@ -65,4 +72,12 @@ export function requestJson<T = unknown>(base: string, method: string, path: str
     req.on('error', reject);
     req.end(payload);
   });
+}
+
+/** A request whose success (2xx) is JSON; other statuses reject with HttpError. */
+export async function requestJson<T = unknown>(base: string, method: string, path: string, body?: unknown, timeoutMs = 30_000, signal?: AbortSignal): Promise<T> {
+  const r = await request(base, method, path, body, timeoutMs, signal);
+  if (r.status >= 200 && r.status < 300) return r.body as T;
+  const message = (r.body as { error?: { message?: string } } | undefined)?.error?.message ?? r.text;
+  throw new HttpError(r.status, r.body, `${message} (HTTP ${r.status})`);
 }

@@ -3,7 +3,7 @@
 // remove every namespace of the run (and the processes left in them) afterwards.
 
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import http from 'node:http';
+import { request } from '../../src/util/http-client.js';
 import { CIRRUS } from './server.js';
 
 export interface Run {
@@ -79,30 +79,8 @@ export interface Reply {
 }
 
 /** One HTTP request over a unix socket; the body is parsed when it is JSON. */
-export function unixCall(socketPath: string, method: string, path: string, body?: unknown): Promise<Reply> {
-  const payload = body === undefined ? undefined : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { socketPath, method, path, headers: { 'content-type': 'application/json', ...(payload ? { 'content-length': payload.length } : {}) }, timeout: 30_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            // XML or plain text
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, text });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 30 s`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
+export async function unixCall(socketPath: string, method: string, path: string, body?: unknown): Promise<Reply> {
+  return (await request(`unix:${socketPath}`, method, path, body)) as Reply;
 }
 
 export interface AgentProcess {
