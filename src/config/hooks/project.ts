@@ -8,7 +8,7 @@ export const DEFAULT_SECURITY_GROUP = 'default';
 
 function defaultRules(project: StoredObject): unknown[] {
   const self = [...project.fq_name, DEFAULT_SECURITY_GROUP].join(':');
-  const any = (): unknown[] => [{ start_port: -1, end_port: -1 }];
+  const anyPort = (): unknown[] => [{ start_port: -1, end_port: -1 }];
   return [
     {
       direction: '>',
@@ -16,8 +16,8 @@ function defaultRules(project: StoredObject): unknown[] {
       ethertype: 'IPv4',
       src_addresses: [{ security_group: self }],
       dst_addresses: [{ security_group: 'local' }],
-      src_ports: any(),
-      dst_ports: any(),
+      src_ports: anyPort(),
+      dst_ports: anyPort(),
     },
     {
       direction: '>',
@@ -25,8 +25,8 @@ function defaultRules(project: StoredObject): unknown[] {
       ethertype: 'IPv4',
       src_addresses: [{ security_group: 'local' }],
       dst_addresses: [{ subnet: { ip_prefix: '0.0.0.0', ip_prefix_len: 0 } }],
-      src_ports: any(),
-      dst_ports: any(),
+      src_ports: anyPort(),
+      dst_ports: anyPort(),
     },
   ];
 }
