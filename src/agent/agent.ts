@@ -188,7 +188,7 @@ export class Agent {
     const view = this.mirror.view;
     // Without configuration the desired state is unknown: touch nothing (keep forwarding).
     if (!view) return;
-    const host = computeHostState(view, this.registry.list());
+    const host = computeHostState(view, this.registry.list(), { host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}) });
     const end = this.m.duration.startTimer();
     try {
       this.last = await this.reconciler.reconcile(host);

@@ -29,10 +29,11 @@ const port = (uuid: string, hostIf: string, address: string, network = 'red', ex
 
 const host = (...ports: PortState[]): HostState => ({
   networks: [
-    { uuid: 'red', name: 'd:p:red', id: 1, table: 1_000_001, serviceAddresses: ['10.0.0.1', '10.0.0.2'] },
-    { uuid: 'blue', name: 'd:p:blue', id: 2, table: 1_000_002, serviceAddresses: ['10.0.0.1'] },
+    { uuid: 'red', name: 'd:p:red', id: 1, table: 1_000_001, serviceAddresses: ['10.0.0.1', '10.0.0.2'], vni: 1 },
+    { uuid: 'blue', name: 'd:p:blue', id: 2, table: 1_000_002, serviceAddresses: ['10.0.0.1'], vni: 5000 },
   ],
   ports,
+  remotes: [],
   pending: [],
 });
 
@@ -125,4 +126,24 @@ test('a disabled port keeps its interface, down and unrouted; a down link of an 
       'link set dev cv-b up',
     ],
   );
+});
+
+test('overlay: the VXLAN device, tun_id rules, the underlay rule, an encapsulated route per remote address, a neighbour per remote host', () => {
+  const h = { ...host(port('a', 'cv-a', '10.0.0.3')), underlayIp: '10.254.0.1', remotes: [{ network: 'red', address: '10.0.0.9', vtep: '10.254.0.2' }, { network: 'blue', address: '10.0.0.9', vtep: '10.254.0.3' }] };
+  const d = desiredState(h);
+  assert.deepEqual(d.kernel.links.get('cvx'), { up: true, identity: '02:cc:0a:fe:00:01' }, 'the MAC comes from the underlay address');
+  assert.deepEqual([...d.kernel.rules.values()].filter((r) => r.tunId !== undefined).map((r) => `${r.pref} ${r.tunId} ${r.table}`).sort(), ['10001 1 1000001', '10001 5000 1000002']);
+  const p = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: new Map(), arp: new Map() } });
+  const lines = p.commands.map((c) => c.line);
+  const route = 'route replace 10.0.0.9/32 encap ip id 1 dst 10.254.0.2 via 10.254.0.2 dev cvx onlink table 1000001 proto 77';
+  assert.ok(lines.indexOf('link add cvx type vxlan external dstport 4789 nolearning') < lines.indexOf(route));
+  assert.ok(lines.includes('link set dev cvx address 02:cc:0a:fe:00:01 up'));
+  assert.ok(lines.includes('route replace 10.0.0.9/32 encap ip id 5000 dst 10.254.0.3 via 10.254.0.3 dev cvx onlink table 1000002 proto 77'), 'the same address in another network goes to its own host');
+  assert.deepEqual(lines.filter((l) => l.startsWith('neigh replace')).sort(), [
+    'neigh replace 10.0.0.3 lladdr 02:00:00:00:00:03 dev cv-a nud permanent proto 77',
+    'neigh replace 10.254.0.2 lladdr 02:cc:0a:fe:00:02 dev cvx nud permanent proto 77',
+    'neigh replace 10.254.0.3 lladdr 02:cc:0a:fe:00:03 dev cvx nud permanent proto 77',
+  ]);
+  assert.ok(lines.includes('rule add pref 10001 tun_id 5000 lookup 1000002'));
+  assert.ok(lines.includes('rule add pref 9000 iif lo ipproto udp dport 4789 lookup 254'), "the tunnel's own lookup goes to the underlay's table");
 });

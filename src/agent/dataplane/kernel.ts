@@ -6,7 +6,18 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import type { KernelState, Neigh, Route, Rule } from './model.js';
 import { neighKey, routeKey, ruleKey } from './model.js';
-import { CIRRUS_PROTO, NETWORK_RULE_PREF, NFT_PORT_MARKS, NFT_TABLE, type NftFamily, isOwnedTable } from './names.js';
+import {
+  CIRRUS_PROTO,
+  MAIN_TABLE,
+  NETWORK_RULE_PREF,
+  NFT_PORT_MARKS,
+  NFT_TABLE,
+  type NftFamily,
+  TUNNEL_RULE_PREF,
+  UNDERLAY_RULE_PREF,
+  VXLAN_PORT,
+  isOwnedTable,
+} from './names.js';
 import { NamespaceConfigurator, type WorkloadConfig } from './nsconfig.js';
 
 export interface BatchError {
@@ -61,11 +72,17 @@ interface IpRoute {
   dst: string;
   dev?: string;
   table?: string;
+  encap?: string;
+  id?: number;
+  encap_dst?: string;
 }
 interface IpRule {
   priority: number;
   iif?: string;
   fwmark?: string;
+  tun_id?: number;
+  ipproto?: string;
+  dport?: number;
   table?: string;
 }
 interface IpNeigh {
@@ -112,6 +129,8 @@ export class LinuxKernel implements Kernel {
     ]);
     const parts = r.stdout.trim().split('\n');
     if (r.code !== 0 || parts.length !== 4) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
+    // An encapsulated route prints "dst" twice (the prefix, then the tunnel's): rename the second.
+    parts[1] = parts[1]!.replace(/"encap":"ip","id":(\d+),"src":"([^"]*)","dst":/g, '"encap":"ip","id":$1,"encap_src":"$2","encap_dst":');
     const [links, routes, rules, neighs] = parts.map((p) => JSON.parse(p) as unknown[]) as [IpLink[], IpRoute[], IpRule[], IpNeigh[]];
     const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: ipMarks, arp: arpMarks } };
     for (const l of links) if (owns(l.ifname)) state.links.set(l.ifname, { up: l.flags?.includes('UP') ?? false, identity: l.address });
@@ -123,13 +142,23 @@ export class LinuxKernel implements Kernel {
         type: r.type === 'local' || r.type === 'unreachable' ? r.type : 'unicast',
         dst: r.dst.endsWith('/32') ? r.dst.slice(0, -3) : r.dst,
         ...(r.dev ? { dev: r.dev } : {}),
+        ...(r.encap === 'ip' && r.id !== undefined && r.encap_dst ? { encap: { vni: r.id, dst: r.encap_dst } } : {}),
       };
       state.routes.set(routeKey(route), route);
     }
     for (const r of rules) {
       const table = Number(r.table);
-      if (r.priority !== NETWORK_RULE_PREF || !isOwnedTable(table) || (!r.iif && !r.fwmark)) continue;
-      const rule: Rule = { pref: r.priority, table, ...(r.fwmark ? { fwmark: Number(r.fwmark) } : { iif: r.iif! }) };
+      if (r.priority === UNDERLAY_RULE_PREF && r.table === 'main' && r.iif === 'lo' && r.ipproto === 'udp' && r.dport === VXLAN_PORT) {
+        const rule: Rule = { pref: r.priority, underlay: true, table: MAIN_TABLE };
+        state.rules.set(ruleKey(rule), rule);
+        continue;
+      }
+      if (!isOwnedTable(table)) continue;
+      let rule: Rule;
+      if (r.priority === NETWORK_RULE_PREF && r.fwmark) rule = { pref: r.priority, table, fwmark: Number(r.fwmark) };
+      else if (r.priority === NETWORK_RULE_PREF && r.iif) rule = { pref: r.priority, table, iif: r.iif };
+      else if (r.priority === TUNNEL_RULE_PREF && r.tun_id !== undefined) rule = { pref: r.priority, table, tunId: r.tun_id };
+      else continue;
       state.rules.set(ruleKey(rule), rule);
     }
     for (const n of neighs) {

@@ -3,7 +3,23 @@
 // lives in kernel.ts.
 
 import type { HostState, PortState } from '../host-state.js';
-import { CIRRUS_PROTO, NETWORK_RULE_PREF, NFT_FAMILIES, NFT_MARK_HOOK, NFT_PORT_MARKS, NFT_TABLE, type NftFamily, WORKLOAD_MTU, markOf } from './names.js';
+import {
+  CIRRUS_PROTO,
+  NETWORK_RULE_PREF,
+  NFT_FAMILIES,
+  NFT_MARK_HOOK,
+  NFT_PORT_MARKS,
+  NFT_TABLE,
+  type NftFamily,
+  MAIN_TABLE,
+  TUNNEL_RULE_PREF,
+  UNDERLAY_RULE_PREF,
+  VXLAN_DEV,
+  VXLAN_PORT,
+  WORKLOAD_MTU,
+  markOf,
+  vxlanMac,
+} from './names.js';
 import type { WorkloadConfig } from './nsconfig.js';
 
 export interface Route {
@@ -12,12 +28,18 @@ export interface Route {
   /** "default" or an address (a /32). */
   dst: string;
   dev?: string;
+  /** Tunnel to another host (through the VXLAN device), with that host's address as next hop. */
+  encap?: { vni: number; dst: string };
 }
 
 export interface Rule {
   pref: number;
   table: number;
   fwmark?: number;
+  /** Traffic arriving from the overlay with this VNI. */
+  tunId?: number;
+  /** The host's own VXLAN packets (UDP to the VXLAN port, locally sent). */
+  underlay?: true;
   /** Only in rules read back from older agents (one rule per port); never desired. */
   iif?: string;
 }
@@ -44,7 +66,7 @@ export interface KernelState {
 }
 
 export const routeKey = (r: Route) => `${r.table}|${r.dst}`;
-export const ruleKey = (r: Rule) => `${r.pref}|${r.fwmark ?? ''}|${r.iif ?? ''}|${r.table}`;
+export const ruleKey = (r: Rule) => `${r.pref}|${r.fwmark ?? ''}|${r.tunId ?? ''}|${r.iif ?? ''}|${r.underlay ? 'u' : ''}|${r.table}`;
 export const neighKey = (n: Neigh) => `${n.dev}|${n.ip}`;
 
 export interface Desired {
@@ -66,7 +88,21 @@ export function desiredState(host: HostState): Desired {
     // Lookups that find nothing in the network's table must end there, not in main.
     add(kernel.routes, routeKey, { table: n.table, type: 'unreachable', dst: 'default' });
     add(kernel.rules, ruleKey, { pref: NETWORK_RULE_PREF, fwmark: markOf(n.table), table: n.table });
+    if (host.underlayIp) add(kernel.rules, ruleKey, { pref: TUNNEL_RULE_PREF, tunId: n.vni, table: n.table });
     for (const a of n.serviceAddresses) add(kernel.routes, routeKey, { table: n.table, type: 'local', dst: a, dev: 'lo' });
+  }
+  if (host.underlayIp) {
+    kernel.links.set(VXLAN_DEV, { up: true, identity: vxlanMac(host.underlayIp) });
+    sysctls.set(VXLAN_DEV, [{ path: `net/ipv6/conf/${VXLAN_DEV}/disable_ipv6`, value: '1' }]);
+    add(kernel.rules, ruleKey, { pref: UNDERLAY_RULE_PREF, underlay: true, table: MAIN_TABLE });
+    const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
+    for (const r of host.remotes) {
+      const n = byUuid.get(r.network)!;
+      add(kernel.routes, routeKey, { table: n.table, type: 'unicast', dst: r.address, dev: VXLAN_DEV, encap: { vni: n.vni, dst: r.vtep } });
+      // One neighbour per remote host (the next hop is its address), not per remote
+      // workload: the same address in two networks on two hosts never collides.
+      add(kernel.neighs, neighKey, { dev: VXLAN_DEV, ip: r.vtep, mac: vxlanMac(r.vtep) });
+    }
   }
   for (const p of host.ports) {
     ports.set(p.hostIf, p);
@@ -125,20 +161,24 @@ export function plan(desired: Desired, actual: KernelState): Plan {
   const adds: Command[] = [];
   const dels: Command[] = [];
   const on = (dev: string | undefined, line: string): Command => (dev && dev !== 'lo' ? { line, dev } : { line });
-  for (const [name, port] of desired.ports) {
+  const links: Command[] = [];
+  for (const [name, want] of desired.kernel.links) {
     const link = actual.links.get(name);
+    const port = desired.ports.get(name);
     if (!link) {
-      if (port.registration.mode === 'create') create.push(port);
+      if (port?.registration.mode === 'create') create.push(port);
+      // The VXLAN device: external (VNI and remote per route), no learning.
+      if (name === VXLAN_DEV) links.push({ line: `link add ${VXLAN_DEV} type vxlan external dstport ${VXLAN_PORT} nolearning` }, { line: `link set dev ${VXLAN_DEV} address ${want.identity} up` });
       continue; // an adopted interface that does not exist yet: plumbed when it appears
     }
-    const up = desired.kernel.links.get(name)!.up;
-    if (link.up !== up) adds.push(on(name, `link set dev ${name} ${up ? 'up' : 'down'}`));
+    if (want.identity && !port && link.identity !== want.identity) links.push({ line: `link set dev ${name} address ${want.identity}` });
+    if (link.up !== want.up) links.push(on(name, `link set dev ${name} ${want.up ? 'up' : 'down'}`));
   }
   // Routes, neighbours and rules need their device: skip those of missing devices.
-  const present = (dev?: string) => dev === undefined || dev === 'lo' || actual.links.has(dev) || create.some((p) => p.hostIf === dev);
+  const present = (dev?: string) => dev === undefined || dev === 'lo' || actual.links.has(dev) || create.some((p) => p.hostIf === dev) || (dev === VXLAN_DEV && desired.kernel.links.has(dev));
   for (const [key, r] of desired.kernel.routes) {
     const have = actual.routes.get(key);
-    if (present(r.dev) && (!have || have.type !== r.type || have.dev !== r.dev)) adds.push(on(r.dev, routeCommand('replace', r)));
+    if (present(r.dev) && (!have || have.type !== r.type || have.dev !== r.dev || JSON.stringify(have.encap) !== JSON.stringify(r.encap))) adds.push(on(r.dev, routeCommand('replace', r)));
   }
   for (const [key, r] of actual.routes) if (!desired.kernel.routes.has(key)) dels.push(on(r.dev, routeCommand('del', r)));
   for (const [key, n] of desired.kernel.neighs) {
@@ -148,9 +188,9 @@ export function plan(desired: Desired, actual: KernelState): Plan {
   for (const [key, n] of actual.neighs) if (!desired.kernel.neighs.has(key)) dels.push(on(n.dev, `neigh del ${n.ip} dev ${n.dev}`));
   for (const [key, r] of desired.kernel.rules) if (!actual.rules.has(key)) adds.push({ line: ruleCommand('add', r) });
   for (const [key, r] of actual.rules) if (!desired.kernel.rules.has(key)) dels.unshift({ line: ruleCommand('del', r) });
-  for (const name of actual.links.keys()) if (!desired.ports.has(name)) dels.push({ line: `link del dev ${name}` });
-  // Removals first (rules before the routes and links they lead to), then additions.
-  return { create, commands: [...dels, ...adds], nft: nftPlan(desired.kernel, actual) };
+  for (const name of actual.links.keys()) if (!desired.kernel.links.has(name)) dels.push({ line: `link del dev ${name}` });
+  // Removals first (rules before the routes and links they lead to), then links, then the rest.
+  return { create, commands: [...dels, ...links, ...adds], nft: nftPlan(desired.kernel, actual) };
 }
 
 /** Per family: the table's creation when missing, then the map's element changes. */
@@ -179,12 +219,19 @@ function nftPlan(desired: KernelState, actual: KernelState): string[] {
 
 function routeCommand(op: 'replace' | 'del', r: Route): string {
   const head = `route ${op} ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst === 'default' ? 'default' : `${r.dst}/32`}`;
-  const dev = r.dev ? ` dev ${r.dev}${r.type === 'unicast' ? ' scope link' : ''}` : '';
+  const encap = r.encap ? ` encap ip id ${r.encap.vni} dst ${r.encap.dst} via ${r.encap.dst}` : '';
+  const dev = r.dev ? `${encap} dev ${r.dev}${r.encap ? ' onlink' : r.type === 'unicast' ? ' scope link' : ''}` : '';
   return `${head}${dev} table ${r.table} proto ${CIRRUS_PROTO}`;
 }
 
 function ruleCommand(op: 'add' | 'del', r: Rule): string {
-  const selector = r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : `iif ${r.iif}`;
+  const selector = r.fwmark !== undefined
+    ? `fwmark 0x${r.fwmark.toString(16)}`
+    : r.tunId !== undefined
+      ? `tun_id ${r.tunId}`
+      : r.underlay
+        ? `iif lo ipproto udp dport ${VXLAN_PORT}`
+        : `iif ${r.iif}`;
   return `rule ${op} pref ${r.pref} ${selector} lookup ${r.table}`;
 }
 

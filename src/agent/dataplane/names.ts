@@ -67,3 +67,26 @@ export function isValidNetns(ns: string): boolean {
   if (ns.startsWith('/')) return /^\/[A-Za-z0-9_.\-/]{1,255}$/.test(ns) && !ns.includes('..');
   return NETNS_NAME.test(ns) && ns !== '.' && ns !== '..';
 }
+
+/** The host's one VXLAN device (external mode: the VNI and remote come from each route). */
+export const VXLAN_DEV = 'cvx';
+export const VXLAN_PORT = 4789;
+
+/** Rules selecting a network's table for traffic arriving from the overlay, by VNI. */
+export const TUNNEL_RULE_PREF = 10_001;
+
+/**
+ * The MAC of a host's VXLAN device, derived from its underlay address: every other host
+ * knows the inner destination MAC of what it tunnels there. (Hosts need distinct MACs: a
+ * VXLAN device drops what arrives with its own MAC as source.)
+ */
+export function vxlanMac(underlayIp: string): string {
+  return ['02', 'cc', ...underlayIp.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
+/**
+ * The tunnel's own (outer) route lookup inherits the workload's mark, which would select
+ * the network's table: this rule sends the host's VXLAN traffic to the underlay's table.
+ */
+export const UNDERLAY_RULE_PREF = 9_000;
+export const MAIN_TABLE = 254;

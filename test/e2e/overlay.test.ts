@@ -1,0 +1,81 @@
+// Networks that span hosts: workloads of one network on two hosts reach each other over
+// the VXLAN overlay (ping and TCP), the same subnet in two networks spanning the same
+// hosts keeps them apart, networks stay isolated across hosts, and a workload moved to
+// another host with the same address is reachable again.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { pollUntil } from '../../src/util/poll.js';
+import { CIRRUS, freePort } from '../support/server.js';
+
+if (process.getuid?.() !== 0) throw new Error('test/e2e needs root: hosts are network namespaces');
+
+const LAB = `o${process.pid}`;
+const W = (s: string) => `${LAB}${s}`;
+const run = promisify(execFile);
+let api = '';
+const servers: ChildProcess[] = [];
+
+const cirrus = (...args: string[]) => run(process.execPath, [CIRRUS, ...args], { timeout: 120_000, env: { ...process.env, CIRRUS_API: api } });
+const inside = (w: string, ...cmd: string[]) => cirrus('lab', 'exec', W(w), '--name', LAB, '--', ...cmd);
+const add = (w: string, host: string, network: string, ip: string) => cirrus('lab', 'workload', 'add', W(w), '--host', host, '--network', network, '--ip', ip, '--name', LAB);
+const pings = (from: string, to: string) => inside(from, 'ping', '-c', '1', '-W', '1', to).then(() => true, () => false);
+const waitPing = (from: string, to: string) => pollUntil(`${from} pings ${to}`, async () => ((await pings(from, to)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+
+/** A TCP server answering its own name, inside workload `w`. */
+function serve(w: string): void {
+  const code = `import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7000)); s.listen(16)\nwhile True:\n  c,_=s.accept(); c.sendall(b'${W(w)}'); c.close()`;
+  servers.push(spawn('ip', ['netns', 'exec', W(w), 'python3', '-c', code], { stdio: 'ignore' }));
+}
+const tcp = (from: string, to: string) =>
+  inside(from, 'python3', '-c', `import socket; s=socket.create_connection(('${to}', 7000), timeout=2); print(s.recv(64).decode())`).then(
+    (r) => r.stdout.trim(),
+    () => undefined,
+  );
+
+before(async () => {
+  const port = await freePort();
+  api = `http://127.0.0.1:${port}`;
+  await cirrus('lab', 'up', '--hosts', '2', '--name', LAB, '--api-port', String(port));
+  await cirrus('network', 'create', 'red', '--subnet', '10.10.0.0/24');
+  await cirrus('network', 'create', 'blue', '--subnet', '10.10.0.0/24');
+  await add('r1', 'h1', 'red', '10.10.0.3');
+  await add('r2', 'h2', 'red', '10.10.0.4');
+  await add('b1', 'h1', 'blue', '10.10.0.4');
+  await add('b2', 'h2', 'blue', '10.10.0.3');
+  await add('b3', 'h2', 'blue', '10.10.0.20');
+  for (const w of ['r2', 'b1', 'b3']) serve(w);
+});
+
+after(async () => {
+  for (const s of servers) s.kill();
+  await cirrus('lab', 'down', '--name', LAB).catch(() => undefined);
+});
+
+test('one network on two hosts: ping and TCP over the overlay, both ways', async () => {
+  await waitPing('r1', '10.10.0.4');
+  await waitPing('r2', '10.10.0.3');
+  await pollUntil('TCP r1 -> r2', async () => ((await tcp('r1', '10.10.0.4')) === W('r2') ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+});
+
+test('the same subnet in two networks spanning the same hosts: each reaches its own peer', async () => {
+  await waitPing('b2', '10.10.0.4');
+  assert.equal(await tcp('b2', '10.10.0.4'), W('b1'), 'blue 10.10.0.3 on h2 reaches blue 10.10.0.4 on h1, not red 10.10.0.4 on h2');
+  assert.equal(await tcp('r1', '10.10.0.4'), W('r2'), 'red 10.10.0.3 on h1 reaches red 10.10.0.4 on h2, not blue 10.10.0.4 on h1');
+});
+
+test('networks stay isolated across hosts', async () => {
+  await waitPing('b1', '10.10.0.20');
+  assert.equal(await pings('r1', '10.10.0.20'), false, 'red cannot ping a blue-only address on another host');
+  assert.equal(await tcp('r1', '10.10.0.20'), undefined, 'nor connect to it');
+});
+
+test('a workload moved to another host with the same address is reachable again', async () => {
+  await cirrus('lab', 'workload', 'del', W('r2'), '--name', LAB);
+  await add('r2', 'h1', 'red', '10.10.0.4');
+  serve('r2');
+  await waitPing('r1', '10.10.0.4');
+  await pollUntil('TCP r1 -> moved r2', async () => ((await tcp('r1', '10.10.0.4')) === W('r2') ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+});
