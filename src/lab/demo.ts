@@ -1,5 +1,5 @@
 // The demo topology of the first run (the seeds' scenario, as far as the data plane goes
-// today): networks red and green, the seed's `service-1` and a client in red, one
+// today): networks red and green, the seed's `service-1` on h1 and a client on h2 in red, one
 // workload in green. Idempotent: what exists is kept.
 
 import type { CliContext } from '../cli/context.js';
@@ -15,8 +15,8 @@ export const DEMO_NETWORKS = [
 
 export const DEMO_WORKLOADS = [
   { name: 'service-1', host: 'h1', network: 'red', ip: '192.168.10.10' },
-  { name: 'client-1', host: 'h1', network: 'red', ip: '192.168.10.11' },
-  { name: 'green-1', host: 'h1', network: 'green', ip: '192.168.20.10' },
+  { name: 'client-1', host: 'h2', network: 'red', ip: '192.168.10.11' },
+  { name: 'green-1', host: 'h2', network: 'green', ip: '192.168.20.10' },
 ];
 
 export async function buildDemo(ctx: CliContext, state: LabState, say: Say): Promise<void> {

@@ -36,7 +36,7 @@ export function labCommands(program: Command): void {
       .description('build the lab or repair what is missing: underlay, server (API on 127.0.0.1:PORT), one agent per host; waits until all answer')
       .requiredOption('--hosts <n>', 'number of hosts, named h1..hN', integer)
       .option('--api-port <port>', 'API port on 127.0.0.1 (default 8082, or the port the lab already has)', integer)
-      .option('--demo', 'also build the demo topology: networks red and green, workloads service-1 and client-1 (red), green-1 (green)'),
+      .option('--demo', 'also build the demo topology: networks red and green, workloads service-1 (h1) and client-1 (h2) in red, green-1 (h2) in green'),
   ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; demo?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
     const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}) }, say);
@@ -52,7 +52,7 @@ export function labCommands(program: Command): void {
     if (opts.demo) {
       console.log(`
 try:
-  bin/cirrus lab exec client-1${n} -- ping -c 3 192.168.10.10          # same network: answers
+  bin/cirrus lab exec client-1${n} -- ping -c 3 192.168.10.10          # same network, other host: answers
   bin/cirrus lab exec green-1${n} -- ping -c 1 -W 1 192.168.10.10      # another network: isolated
   bin/cirrus lab exec service-1${n} -- python3 -m http.server 80 &     # the seed's web server
   bin/cirrus lab exec client-1${n} -- curl -s 192.168.10.10/ | head -3
