@@ -24,6 +24,12 @@ const add = (w: string, host: string, network: string, ip: string) => cirrus('la
 const pings = (from: string, to: string) => inside(from, 'ping', '-c', '1', '-W', '1', to).then(() => true, () => false);
 const waitPing = (from: string, to: string) => pollUntil(`${from} pings ${to}`, async () => ((await pings(from, to)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
 
+/** A TCP server answering how many bytes it received, inside workload `w` (port 7001). */
+function count(w: string): void {
+  const code = `import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7001)); s.listen(16)\nwhile True:\n  c,_=s.accept(); n=0\n  while True:\n    d=c.recv(65536)\n    if not d: break\n    n+=len(d)\n  c.sendall(str(n).encode()); c.close()`;
+  servers.push(spawn('ip', ['netns', 'exec', W(w), 'python3', '-c', code], { stdio: 'ignore' }));
+}
+
 /** A TCP server answering its own name, inside workload `w`. */
 function serve(w: string): void {
   const code = `import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 7000)); s.listen(16)\nwhile True:\n  c,_=s.accept(); c.sendall(b'${W(w)}'); c.close()`;
@@ -47,6 +53,7 @@ before(async () => {
   await add('b2', 'h2', 'blue', '10.10.0.3');
   await add('b3', 'h2', 'blue', '10.10.0.20');
   for (const w of ['r2', 'b1', 'b3']) serve(w);
+  count('b3');
 });
 
 after(async () => {
@@ -78,4 +85,20 @@ test('a workload moved to another host with the same address is reachable again'
   serve('r2');
   await waitPing('r1', '10.10.0.4');
   await pollUntil('TCP r1 -> moved r2', async () => ((await tcp('r1', '10.10.0.4')) === W('r2') ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+});
+
+test('a packet too big for the overlay gets ICMP frag-needed back; a large TCP transfer crosses hosts', async () => {
+  // A workload (blue, h1) whose MTU was raised to 1500 behind Cirrus's back sends a
+  // full-size packet with DF to h2: its host answers "fragmentation needed" (with the
+  // overlay's MTU), not silence.
+  await inside('b1', 'ip', 'link', 'set', 'eth0', 'mtu', '1500');
+  try {
+    const r = await inside('b1', 'ping', '-c', '1', '-W', '2', '-M', 'do', '-s', '1472', '10.10.0.20').catch((e: { stdout: string; stderr: string }) => e);
+    assert.match(`${r.stdout}${r.stderr}`, /[Ff]rag needed|mtu = 1450|Message too long/, 'frag-needed came back');
+    // And a large TCP transfer across hosts completes.
+    const big = await inside('b1', 'python3', '-c', "import socket; s=socket.create_connection(('10.10.0.20', 7001), timeout=5); s.sendall(b'x'*200000); s.shutdown(1); print(s.recv(64).decode())").catch(() => undefined);
+    assert.equal(big?.stdout.trim(), '200000');
+  } finally {
+    await inside('b1', 'ip', 'link', 'set', 'eth0', 'mtu', '1450');
+  }
 });

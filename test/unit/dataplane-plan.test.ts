@@ -104,8 +104,9 @@ test('a missing veth of a create-mode port is created; an adopted interface that
   assert.ok(lines.includes('route replace 10.0.0.3/32 dev cv-a scope link table 1000001 proto 77'), 'the new port is routed in the same pass');
   assert.ok(lines.includes('rule add pref 10000 fwmark 0xf4241 lookup 1000001'));
   assert.equal(p.nft[0], 'table ip cirrus {', 'a missing nftables table is created');
-  assert.equal(p.nft[4], 'add element ip cirrus port_marks { "cv-a" : 0xf4241, "veth1" : 0xf4241 }');
-  assert.equal(p.nft[5], 'table arp cirrus {');
+  assert.ok(p.nft.some((l) => l.includes('chain clamp') && l.includes('tcp option maxseg size set rt mtu')), 'TCP MSS is clamped to the path');
+  assert.ok(p.nft.includes('add element ip cirrus port_marks { "cv-a" : 0xf4241, "veth1" : 0xf4241 }'));
+  assert.ok(p.nft.includes('table arp cirrus {'));
   assert.ok(!lines.some((l) => l.includes('veth1')), 'nothing is attempted on an interface that does not exist');
   assert.ok(lines.includes('route replace unreachable default table 1000001 proto 77'));
 });
@@ -136,7 +137,7 @@ test('overlay: the VXLAN device, tun_id rules, the underlay rule, an encapsulate
   const p = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: new Map(), arp: new Map() } });
   const lines = p.commands.map((c) => c.line);
   const route = 'route replace 10.0.0.9/32 encap ip id 1 dst 10.254.0.2 via 10.254.0.2 dev cvx onlink table 1000001 proto 77';
-  assert.ok(lines.indexOf('link add cvx type vxlan external dstport 4789 nolearning') < lines.indexOf(route));
+  assert.ok(lines.indexOf('link add cvx mtu 1450 type vxlan external dstport 4789 nolearning') < lines.indexOf(route));
   assert.ok(lines.includes('link set dev cvx address 02:cc:0a:fe:00:01 up'));
   assert.ok(lines.includes('route replace 10.0.0.9/32 encap ip id 5000 dst 10.254.0.3 via 10.254.0.3 dev cvx onlink table 1000002 proto 77'), 'the same address in another network goes to its own host');
   assert.deepEqual(lines.filter((l) => l.startsWith('neigh replace')).sort(), [

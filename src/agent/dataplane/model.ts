@@ -167,8 +167,9 @@ export function plan(desired: Desired, actual: KernelState): Plan {
     const port = desired.ports.get(name);
     if (!link) {
       if (port?.registration.mode === 'create') create.push(port);
-      // The VXLAN device: external (VNI and remote per route), no learning.
-      if (name === VXLAN_DEV) links.push({ line: `link add ${VXLAN_DEV} type vxlan external dstport ${VXLAN_PORT} nolearning` }, { line: `link set dev ${VXLAN_DEV} address ${want.identity} up` });
+      // The VXLAN device: external (VNI and remote per route), no learning, and the workloads'
+      // MTU, so that a larger packet gets ICMP frag-needed back instead of vanishing.
+      if (name === VXLAN_DEV) links.push({ line: `link add ${VXLAN_DEV} mtu ${WORKLOAD_MTU} type vxlan external dstport ${VXLAN_PORT} nolearning` }, { line: `link set dev ${VXLAN_DEV} address ${want.identity} up` });
       continue; // an adopted interface that does not exist yet: plumbed when it appears
     }
     if (want.identity && !port && link.identity !== want.identity) links.push({ line: `link set dev ${name} address ${want.identity}` });
@@ -193,6 +194,9 @@ export function plan(desired: Desired, actual: KernelState): Plan {
   return { create, commands: [...dels, ...links, ...adds], nft: nftPlan(desired.kernel, actual) };
 }
 
+/** TCP connections through the host negotiate a segment size that fits the path (the overlay's MTU). */
+const MSS_CLAMP = '  chain clamp { type filter hook forward priority mangle; policy accept; tcp flags syn / syn,rst tcp option maxseg size set rt mtu; }';
+
 /** Per family: the table's creation when missing, then the map's element changes. */
 function nftPlan(desired: KernelState, actual: KernelState): string[] {
   const lines: string[] = [];
@@ -205,6 +209,7 @@ function nftPlan(desired: KernelState, actual: KernelState): string[] {
         `table ${family} ${NFT_TABLE} {`,
         `  map ${NFT_PORT_MARKS} { type ifname : mark; }`,
         `  chain classify { ${NFT_MARK_HOOK[family]}; policy accept; meta mark set iifname map @${NFT_PORT_MARKS}; }`,
+        ...(family === 'ip' ? [MSS_CLAMP] : []),
         '}',
       );
     }
