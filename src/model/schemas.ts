@@ -121,7 +121,8 @@ export const AllowedAddressPairs = Struct({
 
 export const VirtualNetworkType = Struct({
   forwarding_mode: Opt(Type.Union([Type.Literal('l2_l3'), Type.Literal('l3'), Type.Literal('l2')])),
-  vxlan_network_identifier: Opt(Int(1, 16777215)),
+  // VNIs from 2^23 up are those of networks without one (2^23 + network id): never shared.
+  vxlan_network_identifier: Opt(Type.Integer({ minimum: 1, maximum: 8388607, description: 'VXLAN network identifier, 1-8388607 (allocated from 8388608 up when omitted)' })),
   rpf: Opt(Type.Union([Type.Literal('enable'), Type.Literal('disable')])),
   allow_transit: Opt(Type.Boolean()),
 });

@@ -29,7 +29,7 @@ test('bad bodies → 400 naming the field; nothing is stored', async () => {
     ['bad CIDR', '/virtual-networks', networkBody('x', '10.1.2.3/24'), /host bits set/],
     ['bad prefix', '/virtual-networks', networkBody('x', '10.1.2.300/24'), /not an IPv4 address/],
     ['bad enum', '/virtual-networks', { 'virtual-network': { fq_name: [...ADMIN, 'x'], virtual_network_properties: { forwarding_mode: 'l4' } } }, /forwarding_mode: "l4" is not one of "l2_l3", "l3", "l2"/],
-    ['VNI out of range', '/virtual-networks', { 'virtual-network': { fq_name: [...ADMIN, 'x'], virtual_network_properties: { vxlan_network_identifier: 16777216 } } }, /vxlan_network_identifier: must be <= 16777215/],
+    ['VNI out of range', '/virtual-networks', { 'virtual-network': { fq_name: [...ADMIN, 'x'], virtual_network_properties: { vxlan_network_identifier: 8388608 } } }, /vxlan_network_identifier: must be <= 8388607/],
     ['bad MAC', '/virtual-machine-interfaces', interfaceBody('x', 'NET', { virtual_machine_interface_mac_addresses: { mac_address: ['01:00:5e:00:00:01'] } }), /mac_address\[0\]: '01:00:5e:00:00:01' is not a unicast MAC/],
     ['bad IP', '/instance-ips', instanceIpBody('NET', undefined, { instance_ip_address: '10.40.0.999' }), /instance_ip_address: '10\.40\.0\.999' is not an IPv4 address/],
     ['IP outside', '/instance-ips', instanceIpBody('NET', undefined, { instance_ip_address: '10.99.0.5' }), /is not in a subnet of default-domain:admin:v-net/],

@@ -90,3 +90,6 @@ export function vxlanMac(underlayIp: string): string {
  */
 export const UNDERLAY_RULE_PREF = 9_000;
 export const MAIN_TABLE = 254;
+
+/** VNIs of networks without a configured one: AUTO_VNI_BASE + network id (configured VNIs are below). */
+export const AUTO_VNI_BASE = 1 << 23;

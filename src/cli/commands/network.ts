@@ -50,7 +50,7 @@ export function networkCommands(program: Command): void {
       const ctx = contextOf(cmd);
       const project = projectFqName(ctx.project);
       const vni = opts.vni === undefined ? undefined : Number(opts.vni);
-      if (vni !== undefined && !(Number.isInteger(vni) && vni >= 1 && vni <= 16777215)) throw new CliError(`--vni: '${opts.vni}' is not 1-16777215`);
+      if (vni !== undefined && !(Number.isInteger(vni) && vni >= 1 && vni <= 8388607)) throw new CliError(`--vni: '${opts.vni}' is not 1-8388607`);
       const subnets = (opts.subnet ?? []).map((cidr) => {
         const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr);
         if (!m) throw new CliError(`--subnet: '${cidr}' is not a CIDR like 192.168.10.0/24`);
