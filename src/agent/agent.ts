@@ -42,6 +42,9 @@ export class Agent {
   private readonly reconciler: Reconciler;
   private readonly kernel: Kernel;
   private hostState: HostState | undefined;
+  /** The last host state's ports and pending registrations by interface uuid (status lookups are per port). */
+  private portIndex = new Map<string, PortState>();
+  private pendingIndex = new Map<string, string>();
   private last: ReconcileResult | undefined;
   private running = false;
   private requested = 0;
@@ -132,10 +135,10 @@ export class Agent {
   portStatus(vmiUuid: string): PortStatus | undefined {
     const registration = this.registry.get(vmiUuid);
     if (!registration) return undefined;
-    const state = this.hostState?.ports.find((p) => p.vmiUuid === vmiUuid);
+    const state = this.portIndex.get(vmiUuid);
     if (!registration.enabled) return { registration, ...(state ? { state } : {}), status: 'disabled' };
-    const pending = this.hostState?.pending.find((p) => p.vmiUuid === vmiUuid);
-    if (pending) return { registration, status: 'pending', reason: pending.reason };
+    const pending = this.pendingIndex.get(vmiUuid);
+    if (pending) return { registration, status: 'pending', reason: pending };
     if (!state) return { registration, status: 'pending', reason: this.mirror.view ? 'not reconciled yet' : 'no configuration from the API yet' };
     const failed = this.last?.failedPorts.get(vmiUuid);
     if (failed) return { registration, state, status: 'failed', reason: failed };
@@ -193,6 +196,8 @@ export class Agent {
     try {
       this.last = await this.reconciler.reconcile(host);
       this.hostState = host;
+      this.portIndex = new Map(host.ports.map((p) => [p.vmiUuid, p]));
+      this.pendingIndex = new Map(host.pending.map((p) => [p.vmiUuid, p.reason]));
       this.m.changes.inc(this.last.changes);
       this.m.errors.inc(this.last.errors.length + this.last.failedPorts.size);
       for (const e of this.last.errors) console.error(`cirrus agent: ${e.command}: ${e.message}`);
