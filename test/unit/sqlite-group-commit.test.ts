@@ -3,17 +3,11 @@
 
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { tempDbFile, withStore } from '../support/store.js';
 import type { Change } from '../../src/store/store.js';
 
-function tempFile(): { file: string; done: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cirrus-group-'));
-  return { file: path.join(dir, 'config.db'), done: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
 
 const put = (key: string, value: string) => ({ compares: [], puts: [{ key, value }], deletes: [] });
 
@@ -27,10 +21,8 @@ function onDisk(file: string): Map<string, string> {
   }
 }
 
-test('commits of one turn share a transaction: announced at once, acknowledged when durable', async () => {
-  const { file, done } = tempFile();
-  const s = new SqliteStore(file);
-  try {
+test('commits of one turn share a transaction: announced at once, acknowledged when durable', () =>
+  withStore(async (s, file) => {
     const seen: Change[][] = [];
     await s.watch(0, (c) => seen.push(c));
     const pending = [s.commit(put('a', '1')), s.commit(put('b', '2')), s.commit({ compares: [{ key: 'a', modRev: 0 }], puts: [{ key: 'c', value: '3' }], deletes: [] })];
@@ -42,32 +34,20 @@ test('commits of one turn share a transaction: announced at once, acknowledged w
     assert.deepEqual(await Promise.all(pending), [{ ok: true, rev: 1 }, { ok: true, rev: 2 }, { ok: false, failedKey: 'a' }]);
     assert.equal(s.pendingCommits(), undefined);
     assert.deepEqual([...onDisk(file)], [['a', '1'], ['b', '2']], 'acknowledged means on disk');
-  } finally {
-    await s.close();
-    done();
-  }
-});
+  }));
 
-test('reads commit the open group first, so they only see durable state', async () => {
-  const { file, done } = tempFile();
-  const s = new SqliteStore(file);
-  try {
+test('reads commit the open group first, so they only see durable state', () =>
+  withStore(async (s, file) => {
     const acked = s.commit(put('k', 'v'));
     assert.deepEqual(await s.get('k'), { key: 'k', value: 'v', createRev: 1, modRev: 1 });
     assert.equal(s.pendingCommits(), undefined, 'the read committed the group');
     assert.deepEqual(onDisk(file).get('k'), 'v');
     assert.deepEqual(await acked, { ok: true, rev: 1 });
     assert.equal(await s.revision(), 1);
-  } finally {
-    await s.close();
-    done();
-  }
-});
+  }));
 
-test('a group that fails to commit is rolled back, and watchers are told the state on disk', async () => {
-  const { file, done } = tempFile();
-  const s = new SqliteStore(file);
-  try {
+test('a group that fails to commit is rolled back, and watchers are told the state on disk', () =>
+  withStore(async (s, file) => {
     await s.commit(put('kept', 'old'));
     const seen: Change[][] = [];
     await s.watch(1, (c) => seen.push(c));
@@ -86,14 +66,10 @@ test('a group that fails to commit is rolled back, and watchers are told the sta
     // Revisions are not reused after the failure.
     db.pragma('foreign_keys = OFF');
     assert.deepEqual(await s.commit({ compares: [{ key: 'kept', modRev: 1 }], puts: [{ key: 'kept', value: 'newer' }], deletes: [] }), { ok: true, rev: 3 });
-  } finally {
-    await s.close();
-    done();
-  }
-});
+  }));
 
 test('a store of the first layout (kv WITHOUT ROWID) is migrated in place', async () => {
-  const { file, done } = tempFile();
+  const { file, done } = tempDbFile();
   const old = new Database(file);
   old.pragma('journal_mode = WAL');
   old.exec(`

@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test } from 'node:test';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import { tempDbFile, withStore } from '../support/store.js';
 import { type Change, CompactedError } from '../../src/store/store.js';
 
-function tempFile(): { file: string; done: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cirrus-store-'));
-  return { file: path.join(dir, 'config.db'), done: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
 
-test('commit applies atomically only when every compare holds', async () => {
-  const { file, done } = tempFile();
-  const s = new SqliteStore(file);
-  try {
+test('commit applies atomically only when every compare holds', () =>
+  withStore(async (s) => {
     const r1 = await s.commit({ compares: [{ key: 'a', modRev: 0 }], puts: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }], deletes: [] });
     assert.deepEqual(r1, { ok: true, rev: 1 });
     const r2 = await s.commit({ compares: [{ key: 'a', modRev: 0 }], puts: [{ key: 'c', value: '3' }], deletes: [] });
@@ -24,14 +16,10 @@ test('commit applies atomically only when every compare holds', async () => {
     assert.deepEqual(r3, { ok: true, rev: 2 });
     assert.deepEqual(await s.get('a'), { key: 'a', value: '10', createRev: 1, modRev: 2 });
     assert.deepEqual((await s.range('')).kvs.map((k) => k.key), ['a']);
-  } finally {
-    await s.close();
-    done();
-  }
-});
+  }));
 
 test('change feed: changesSince, watch replays history then streams, revision survives reopen', async () => {
-  const { file, done } = tempFile();
+  const { file, done } = tempDbFile();
   let s = new SqliteStore(file);
   try {
     await s.commit({ compares: [], puts: [{ key: 'x/1', value: 'a' }], deletes: [] });
@@ -55,16 +43,10 @@ test('change feed: changesSince, watch replays history then streams, revision su
   }
 });
 
-test('history beyond the retention is compacted and reported as such', async () => {
-  const { file, done } = tempFile();
-  const s = new SqliteStore(file, { historyRevisions: 10 });
-  try {
+test('history beyond the retention is compacted and reported as such', () =>
+  withStore(async (s) => {
     for (let i = 0; i < 30; i++) await s.commit({ compares: [], puts: [{ key: 'k', value: String(i) }], deletes: [] });
     await assert.rejects(s.changesSince(1), CompactedError);
     const recent = await s.changesSince(25);
     assert.deepEqual(recent.map((c) => c.rev), [26, 27, 28, 29, 30]);
-  } finally {
-    await s.close();
-    done();
-  }
-});
+  }, { historyRevisions: 10 }));
