@@ -6,7 +6,7 @@ import { subnetsOf } from '../ipam/subnets.js';
 import type { StoredObject } from '../config/object.js';
 import type { ConfigView } from '../config/view.js';
 import { singleRef } from '../config/hooks/context.js';
-import { formatIpv4, isIpv4, normaliseMac } from '../util/ipv4.js';
+import { formatCidr, formatIpv4, isIpv4, normaliseMac } from '../util/ipv4.js';
 import type { PortRegistration } from './ports/registry.js';
 import { AUTO_VNI_BASE, hostIfName, isValidIfName, tableOf } from './dataplane/names.js';
 
@@ -17,6 +17,8 @@ export interface NetworkState {
   table: number;
   /** Addresses the host answers for in this network (gateways, DNS addresses). */
   serviceAddresses: string[];
+  /** The network's subnets (CIDRs). */
+  subnets: string[];
   /** VXLAN network identifier: the configured one, else AUTO_VNI_BASE + the network id. */
   vni: number;
 }
@@ -92,7 +94,7 @@ export function computeHostState(view: ConfigView, registrations: PortRegistrati
       const id = net.props['virtual_network_network_id'] as number;
       const service = subnets.flatMap((s) => [s.gateway, s.dns]).filter((a): a is number => a !== undefined).map(formatIpv4);
       const vni = (net.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined)?.vxlan_network_identifier ?? AUTO_VNI_BASE + id;
-      networks.set(net.uuid, { uuid: net.uuid, name: net.fq_name.join(':'), id, table: tableOf(id), serviceAddresses: [...new Set(service)], vni });
+      networks.set(net.uuid, { uuid: net.uuid, name: net.fq_name.join(':'), id, table: tableOf(id), serviceAddresses: [...new Set(service)], subnets: subnets.map((x) => formatCidr(x.cidr)), vni });
     }
     const mac = normaliseMac((((vmi.props['virtual_machine_interface_mac_addresses'] as { mac_address?: string[] } | undefined)?.mac_address ?? [])[0]) ?? '');
     // The API validated these; the agent checks again because they end up on ip's command line.

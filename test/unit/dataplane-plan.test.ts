@@ -29,8 +29,8 @@ const port = (uuid: string, hostIf: string, address: string, network = 'red', ex
 
 const host = (...ports: PortState[]): HostState => ({
   networks: [
-    { uuid: 'red', name: 'd:p:red', id: 1, table: 1_000_001, serviceAddresses: ['10.0.0.1', '10.0.0.2'], vni: 1 },
-    { uuid: 'blue', name: 'd:p:blue', id: 2, table: 1_000_002, serviceAddresses: ['10.0.0.1'], vni: 5000 },
+    { uuid: 'red', name: 'd:p:red', id: 1, table: 1_000_001, serviceAddresses: ['10.0.0.1', '10.0.0.2'], subnets: ['10.0.0.0/24'], vni: 1 },
+    { uuid: 'blue', name: 'd:p:blue', id: 2, table: 1_000_002, serviceAddresses: ['10.0.0.1'], subnets: ['10.0.0.0/24'], vni: 5000 },
   ],
   ports,
   remotes: [],
@@ -146,5 +146,6 @@ test('overlay: the VXLAN device, tun_id rules, the underlay rule, an encapsulate
     'neigh replace 10.254.0.3 lladdr 02:cc:0a:fe:00:03 dev cvx nud permanent proto 77',
   ]);
   assert.ok(lines.includes('rule add pref 10001 tun_id 5000 lookup 1000002'));
+  assert.ok(lines.includes('route replace 10.0.0.0/24 dev cvx scope link table 1000001 proto 77'), 'every subnet address answers ARP');
   assert.ok(lines.includes('rule add pref 9000 iif lo ipproto udp dport 4789 lookup 254'), "the tunnel's own lookup goes to the underlay's table");
 });

@@ -51,7 +51,7 @@ const reg: PortRegistration = { vmiUuid: VMI, mode: 'create', netns: 'w1', ifnam
 test('a registered interface with an address becomes a port of its network', () => {
   const h = computeHostState(viewOf([network, vmi('02:22:22:22:22:22'), iip]), [reg]);
   assert.deepEqual(h.pending, []);
-  assert.deepEqual(h.networks, [{ uuid: NET, name: 'd:p:red', id: 7, table: 1_000_007, serviceAddresses: ['10.1.0.1', '10.1.0.2'], vni: 8_388_615 }], 'no configured VNI: 2^23 + the network id');
+  assert.deepEqual(h.networks, [{ uuid: NET, name: 'd:p:red', id: 7, table: 1_000_007, serviceAddresses: ['10.1.0.1', '10.1.0.2'], subnets: ['10.1.0.0/24'], vni: 8_388_615 }], 'no configured VNI: 2^23 + the network id');
   assert.equal(h.ports.length, 1);
   const p = h.ports[0]!;
   assert.deepEqual(

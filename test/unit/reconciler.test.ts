@@ -46,7 +46,7 @@ class FakeKernel implements Kernel {
 }
 
 const host = (netns: string[]): HostState => ({
-  networks: [{ uuid: 'red', name: 'd:p:red', id: 1, table: 1_000_001, serviceAddresses: ['10.0.0.1'], vni: 1 }],
+  networks: [{ uuid: 'red', name: 'd:p:red', id: 1, table: 1_000_001, serviceAddresses: ['10.0.0.1'], subnets: ['10.0.0.0/24'], vni: 1 }],
   remotes: [],
   ports: netns.map((ns, i) => ({
     vmiUuid: `u${i}`,

@@ -25,7 +25,7 @@ import type { WorkloadConfig } from './nsconfig.js';
 export interface Route {
   table: number;
   type: 'unicast' | 'local' | 'unreachable';
-  /** "default" or an address (a /32). */
+  /** "default", an address (a /32), or a CIDR. */
   dst: string;
   dev?: string;
   /** Tunnel to another host (through the VXLAN device), with that host's address as next hop. */
@@ -95,6 +95,11 @@ export function desiredState(host: HostState): Desired {
     kernel.links.set(VXLAN_DEV, { up: true, identity: vxlanMac(host.underlayIp) });
     sysctls.set(VXLAN_DEV, [{ path: `net/ipv6/conf/${VXLAN_DEV}/disable_ipv6`, value: '1' }]);
     add(kernel.rules, ruleKey, { pref: UNDERLAY_RULE_PREF, underlay: true, table: MAIN_TABLE });
+    // Every address of a subnet gets a route (the unknown ones into the VXLAN device without
+    // a tunnel: dropped), so proxy ARP answers for all of them, as TF's vrouter does: a
+    // workload that asked for an address before it existed does not wait for its ARP retry
+    // (a second) once it appears on another host.
+    for (const n of host.networks) for (const cidr of n.subnets) add(kernel.routes, routeKey, { table: n.table, type: 'unicast', dst: cidr, dev: VXLAN_DEV });
     const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
     for (const r of host.remotes) {
       const n = byUuid.get(r.network)!;
@@ -223,7 +228,7 @@ function nftPlan(desired: KernelState, actual: KernelState): string[] {
 }
 
 function routeCommand(op: 'replace' | 'del', r: Route): string {
-  const head = `route ${op} ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst === 'default' ? 'default' : `${r.dst}/32`}`;
+  const head = `route ${op} ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst === 'default' || r.dst.includes('/') ? r.dst : `${r.dst}/32`}`;
   const encap = r.encap ? ` encap ip id ${r.encap.vni} dst ${r.encap.dst} via ${r.encap.dst}` : '';
   const dev = r.dev ? `${encap} dev ${r.dev}${r.encap ? ' onlink' : r.type === 'unicast' ? ' scope link' : ''}` : '';
   return `${head}${dev} table ${r.table} proto ${CIRRUS_PROTO}`;
