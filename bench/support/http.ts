@@ -1,6 +1,8 @@
 // A minimal JSON client over node:http with one keep-alive Agent: every worker reuses
 // its connection, so the benchmark measures request handling, not TCP set-up. node:http
-// rather than fetch/undici to stay free of dependencies and of undici's own pooling.
+// rather than fetch/undici to stay free of dependencies and of undici's own pooling, and
+// not src/util/http-client.ts: that one resolves its target per request, which costs the
+// load generator (sharing the machine's two cores) a third more CPU per request.
 
 import http from 'node:http';
 

@@ -1,7 +1,7 @@
 // Objects as TF's API shows them: href, name, parent links, refs and back-refs as
 // {to, uuid, href, attr}, children as {to, uuid, href}.
 
-import { backRefField, childrenField, plural } from '../model/types.js';
+import { backRefField, childrenField } from '../model/types.js';
 import type { StoredObject } from '../config/object.js';
 import type { Cached, ConfigView } from '../config/view.js';
 
@@ -18,10 +18,6 @@ const PERMISSIONS = { owner: 'cloud-admin', owner_access: 7, other_access: 7, gr
 const PERMS2 = { owner: 'cloud-admin', owner_access: 7, global_access: 0, share: [] };
 
 export const hrefOf = (base: string, type: string, uuid: string): string => `${base}/${type}/${uuid}`;
-
-export function collectionHref(base: string, type: Parameters<typeof plural>[0]): string {
-  return `${base}/${plural(type)}`;
-}
 
 export function renderObject(view: ConfigView, obj: StoredObject, base: string, opts: RenderOptions): Json {
   const out: Json = {

@@ -15,16 +15,6 @@ export function subnetOf(subnets: Subnet[], ip: number): Subnet | undefined {
   return subnets.find((s) => cidrContains(s.cidr, ip));
 }
 
-/** Number of addresses automatic allocation could hand out in `s` when nothing is taken. */
-export function capacity(s: Subnet): number {
-  let n = 0;
-  for (const p of s.pools) {
-    n += p.end - p.start + 1;
-    for (const r of [s.gateway, s.dns]) if (r !== undefined && r >= p.start && r <= p.end) n--;
-  }
-  return n;
-}
-
 export class Allocator {
   private readonly cursors = new Map<string, number>();
 

@@ -66,10 +66,6 @@ async function links(netns: string): Promise<Map<string, IpLink>> {
 }
 
 /** Interface names in a namespace, e.g. to check that a workload's host end is gone. */
-export async function linkNames(netns: string): Promise<string[]> {
-  return [...(await links(netns)).keys()];
-}
-
 /** The fabric bridge and each host's uplink to it, made where missing. */
 export async function ensureUnderlay(fabric: string, hosts: HostRecord[]): Promise<void> {
   await ensureNetns(fabric);

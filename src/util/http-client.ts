@@ -16,11 +16,6 @@ export class HttpError extends Error {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 
-export interface HttpTarget {
-  /** "http://127.0.0.1:8082" or "unix:/run/cirrus/api.sock". */
-  base: string;
-}
-
 export function parseTarget(base: string): { socketPath?: string; host?: string; port?: number } {
   if (base.startsWith('unix:')) return { socketPath: base.slice(5) };
   const u = new URL(base);
