@@ -1,13 +1,12 @@
-// The per-host agent: follows the configuration, keeps the port registrations, and
-// reconciles the kernel whenever either changes, when the kernel changes behind its back
+// The per-host agent: follows its host's document from the control nodes, keeps the port
+// registrations, and reconciles the kernel whenever either changes, when the kernel changes behind its back
 // (ip monitor), and periodically. One reconcile runs at a time; requests made meanwhile
 // coalesce into one more pass.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { requestJson } from '../util/http-client.js';
-import { ConfigMirror } from './config-mirror.js';
+import { ControlClient, type ControlClientOptions } from './control-client.js';
 import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
 import { type HostState, type PortState, computeHostState } from './host-state.js';
@@ -18,8 +17,8 @@ export interface AgentOptions {
   host: string;
   /** Underlay (tunnel endpoint) address registered on the virtual-router. */
   underlayIp?: string;
-  /** Config API: http://HOST:PORT or unix:/PATH. */
-  api: string;
+  /** Control nodes (ws:// or wss:// URLs, in order of preference), the token and TLS material. */
+  control: Pick<ControlClientOptions, 'urls' | 'token' | 'tls'>;
   /** Where port registrations are kept. */
   stateDir: string;
   /** Full resync period. */
@@ -37,7 +36,7 @@ export interface PortStatus {
 
 export class Agent {
   readonly registry: PortRegistry;
-  readonly mirror: ConfigMirror;
+  readonly control: ControlClient;
   readonly metrics = new Registry();
   private readonly reconciler: Reconciler;
   private readonly kernel: Kernel;
@@ -58,7 +57,7 @@ export class Agent {
 
   constructor(readonly opts: AgentOptions) {
     this.registry = new PortRegistry(path.join(opts.stateDir, 'ports'));
-    this.mirror = new ConfigMirror(opts.api);
+    this.control = new ControlClient({ ...opts.control, host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}), stateFile: path.join(opts.stateDir, 'control-document.json') });
     this.kernel = opts.kernel ?? new LinuxKernel();
     this.reconciler = new Reconciler(this.kernel);
     const registers = [this.metrics];
@@ -73,25 +72,21 @@ export class Agent {
         registers,
       }),
       ports: new Gauge({ name: 'cirrus_agent_ports', help: 'Registered ports by status', labelNames: ['status'], registers }),
-      connected: new Gauge({ name: 'cirrus_agent_config_connected', help: '1 while the config feed is connected', registers }),
+      sessions: new Gauge({ name: 'cirrus_agent_control_sessions', help: 'Control node sessions in sync', registers }),
     };
   }
 
   start(): void {
-    this.mirror.on('change', () => this.schedule());
-    this.mirror.on('connected', () => {
-      this.m.connected.set(1);
-      void this.registerRouter();
-    });
-    this.mirror.on('disconnected', () => this.m.connected.set(0));
-    this.mirror.start();
+    this.control.on('change', () => this.schedule());
+    this.control.on('status', () => this.m.sessions.set(this.control.status().filter((s) => s.synced).length));
+    this.control.start();
     this.timer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 10_000);
     this.watchKernel();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.mirror.stop();
+    this.control.stop();
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     this.monitor?.kill();
@@ -139,7 +134,7 @@ export class Agent {
     if (!registration.enabled) return { registration, ...(state ? { state } : {}), status: 'disabled' };
     const pending = this.pendingIndex.get(vmiUuid);
     if (pending) return { registration, status: 'pending', reason: pending };
-    if (!state) return { registration, status: 'pending', reason: this.mirror.view ? 'not reconciled yet' : 'no configuration from the API yet' };
+    if (!state) return { registration, status: 'pending', reason: this.control.doc ? 'not reconciled yet' : 'no configuration from a control node yet' };
     const failed = this.last?.failedPorts.get(vmiUuid);
     if (failed) return { registration, state, status: 'failed', reason: failed };
     if (!this.last?.present.has(state.hostIf)) return { registration, state, status: 'pending', reason: `interface ${state.hostIf} does not exist` };
@@ -188,10 +183,10 @@ export class Agent {
   }
 
   private async pass(): Promise<void> {
-    const view = this.mirror.view;
-    // Without configuration the desired state is unknown: touch nothing (keep forwarding).
-    if (!view) return;
-    const host = computeHostState(view, this.registry.list(), { host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}) });
+    const doc = this.control.doc;
+    // Without a document the desired state is unknown: touch nothing (keep forwarding).
+    if (!doc) return;
+    const host = computeHostState(doc, this.registry.list(), { host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}) });
     const end = this.m.duration.startTimer();
     try {
       this.last = await this.reconciler.reconcile(host);
@@ -226,18 +221,5 @@ export class Agent {
     child.on('exit', () => {
       if (!this.stopped) setTimeout(() => this.watchKernel(), 1_000);
     });
-  }
-
-  /** Creates or updates this host's virtual-router (default-global-system-config:<host>). */
-  private async registerRouter(): Promise<void> {
-    const fq = ['default-global-system-config', this.opts.host];
-    const props = this.opts.underlayIp ? { virtual_router_ip_address: this.opts.underlayIp } : {};
-    try {
-      const { uuid } = await requestJson<{ uuid: string }>(this.opts.api, 'POST', '/fqname-to-id', { type: 'virtual-router', fq_name: fq }).catch(() => ({ uuid: '' }));
-      if (uuid) await requestJson(this.opts.api, 'PUT', `/virtual-router/${uuid}`, { 'virtual-router': props });
-      else await requestJson(this.opts.api, 'POST', '/virtual-routers', { 'virtual-router': { fq_name: fq, parent_type: 'global-system-config', ...props } });
-    } catch (e) {
-      console.error(`cirrus agent: cannot register virtual-router ${this.opts.host}: ${(e as Error).message}`);
-    }
   }
 }

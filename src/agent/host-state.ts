@@ -1,14 +1,13 @@
-// What one host must forward, computed from configuration and the host's port
-// registrations by a pure function (no I/O): the agent reconciles the kernel to it. The
-// control node will compute the same structure per host (multi-host routes included).
+// What one host must forward, computed by a pure function (no I/O) from the document the
+// control node sent (networks, interfaces bound here, routes elsewhere, leaks) and the
+// host's port registrations (which interfaces are plugged here, and how): the agent
+// reconciles the kernel to it.
 
-import { subnetsOf } from '../ipam/subnets.js';
-import type { StoredObject } from '../config/object.js';
-import type { ConfigView } from '../config/view.js';
-import { singleRef } from '../config/hooks/context.js';
-import { formatCidr, formatIpv4, isIpv4, normaliseMac } from '../util/ipv4.js';
+import type { LeakEntry, NetworkEntry, PortEntry, RouteEntry } from '../control/protocol.js';
+import { isIpv4, normaliseMac } from '../util/ipv4.js';
+import type { HostDocument } from './control-client.js';
 import type { PortRegistration } from './ports/registry.js';
-import { AUTO_VNI_BASE, hostIfName, isValidIfName, tableOf } from './dataplane/names.js';
+import { hostIfName, isValidIfName, tableOf } from './dataplane/names.js';
 
 export interface NetworkState {
   uuid: string;
@@ -49,6 +48,8 @@ export interface HostState {
   /** This host's underlay address (no overlay without one). */
   underlayIp?: string;
   remotes: RemoteRoute[];
+  /** Peer networks whose routes are installed in a network's table (a policy lets them talk). */
+  leaks: { network: string; peer: string }[];
   /** Registrations whose configuration is incomplete, with the reason (shown in introspect). */
   pending: { vmiUuid: string; reason: string }[];
 }
@@ -59,84 +60,73 @@ export interface HostIdentity {
   underlayIp?: string;
 }
 
-export function computeHostState(view: ConfigView, registrations: PortRegistration[], self?: HostIdentity): HostState {
+export function computeHostState(doc: HostDocument | undefined, registrations: PortRegistration[], self?: HostIdentity): HostState {
+  const entries = splitDocument(doc ?? new Map());
   const networks = new Map<string, NetworkState>();
   const ports: PortState[] = [];
   const pending: HostState['pending'] = [];
+  const network = (uuid: string): NetworkState | undefined => {
+    let n = networks.get(uuid);
+    const e = entries.networks.get(uuid);
+    if (!n && e) networks.set(uuid, (n = { ...e, table: tableOf(e.id) }));
+    return n;
+  };
   for (const reg of registrations) {
-    const vmi = view.get(reg.vmiUuid)?.obj;
-    if (!vmi || vmi.type !== 'virtual-machine-interface') {
-      pending.push({ vmiUuid: reg.vmiUuid, reason: 'no such virtual-machine-interface' });
+    const port = entries.ports.get(reg.vmiUuid);
+    if (!port) {
+      pending.push({ vmiUuid: reg.vmiUuid, reason: doc ? `not bound to this host in the configuration (virtual_machine_interface_bindings host_id ${self?.host ?? ''}), or no such interface` : 'no configuration from a control node yet' });
       continue;
     }
-    const netUuid = singleRef(vmi, 'virtual_network_refs');
-    const net = netUuid ? view.get(netUuid)?.obj : undefined;
-    if (!net) {
-      pending.push({ vmiUuid: reg.vmiUuid, reason: 'interface has no network' });
+    if (port.pending || !port.mac || !port.address || port.prefixLen === undefined) {
+      pending.push({ vmiUuid: reg.vmiUuid, reason: port.pending ?? 'incomplete configuration' });
       continue;
     }
-    const iip = view
-      .referrers(vmi.uuid)
-      .map((r) => r.from.obj)
-      .find((o) => o.type === 'instance-ip' && o.props['instance_ip_address'] !== undefined);
-    if (!iip) {
-      pending.push({ vmiUuid: reg.vmiUuid, reason: 'interface has no instance-ip' });
-      continue;
-    }
-    const address = iip.props['instance_ip_address'] as string;
-    const subnets = subnetsOf(net);
-    const subnet = subnets.find((s) => s.uuid === iip.props['subnet_uuid']) ?? subnets[0];
-    if (!subnet) {
-      pending.push({ vmiUuid: reg.vmiUuid, reason: 'network has no subnet' });
-      continue;
-    }
-    if (!networks.has(net.uuid)) {
-      const id = net.props['virtual_network_network_id'] as number;
-      const service = subnets.flatMap((s) => [s.gateway, s.dns]).filter((a): a is number => a !== undefined).map(formatIpv4);
-      const vni = (net.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined)?.vxlan_network_identifier ?? AUTO_VNI_BASE + id;
-      networks.set(net.uuid, { uuid: net.uuid, name: net.fq_name.join(':'), id, table: tableOf(id), serviceAddresses: [...new Set(service)], subnets: subnets.map((x) => formatCidr(x.cidr)), vni });
-    }
-    const mac = normaliseMac((((vmi.props['virtual_machine_interface_mac_addresses'] as { mac_address?: string[] } | undefined)?.mac_address ?? [])[0]) ?? '');
-    // The API validated these; the agent checks again because they end up on ip's command line.
-    if (!mac || !isIpv4(address) || !isValidIfName(reg.hostIf ?? hostIfName(vmi.uuid))) {
+    const hostIf = reg.hostIf ?? hostIfName(reg.vmiUuid);
+    const mac = normaliseMac(port.mac);
+    // The control node validated these; the agent checks again because they end up on ip's command line.
+    if (!mac || !isIpv4(port.address) || !isValidIfName(hostIf)) {
       pending.push({ vmiUuid: reg.vmiUuid, reason: 'invalid MAC, address or interface name in the configuration' });
       continue;
     }
+    if (!network(port.network)) {
+      pending.push({ vmiUuid: reg.vmiUuid, reason: 'network has no subnet' });
+      continue;
+    }
     ports.push({
-      vmiUuid: vmi.uuid,
-      network: net.uuid,
-      hostIf: reg.hostIf ?? hostIfName(vmi.uuid),
+      vmiUuid: reg.vmiUuid,
+      network: port.network,
+      hostIf,
       mac,
-      address,
-      prefixLen: subnet.cidr.prefixLen,
-      ...(subnet.gateway !== undefined ? { gateway: formatIpv4(subnet.gateway) } : {}),
+      address: port.address,
+      prefixLen: port.prefixLen,
+      ...(port.gateway ? { gateway: port.gateway } : {}),
       registration: reg,
     });
   }
-  const remotes = self?.underlayIp ? remoteRoutes(view, [...networks.keys()], self.host) : [];
-  return { networks: [...networks.values()], ports, ...(self?.underlayIp ? { underlayIp: self.underlayIp } : {}), remotes, pending };
+  // Networks leaked into a local one bring their routes (and their VNI for the tunnel).
+  const leaks = entries.leaks.filter((l) => networks.has(l.network) && network(l.peer));
+  const remotes = self?.underlayIp ? entries.routes.filter((r) => networks.has(r.network) && isIpv4(r.vtep) && isIpv4(r.address)) : [];
+  return { networks: [...networks.values()], ports, ...(self?.underlayIp ? { underlayIp: self.underlayIp } : {}), remotes, leaks, pending };
 }
 
-/** The addresses of these networks bound to other hosts that have an underlay address. */
-function remoteRoutes(view: ConfigView, networks: string[], self: string): RemoteRoute[] {
-  const out: RemoteRoute[] = [];
-  for (const network of networks) {
-    for (const { from } of view.referrers(network)) {
-      const iip = from.obj;
-      if (iip.type !== 'instance-ip') continue;
-      const vmi = view.get(singleRef(iip, 'virtual_machine_interface_refs') ?? '')?.obj;
-      const host = vmi && bindingHost(vmi);
-      if (!host || host === self) continue;
-      const router = view.get(view.uuidByName('virtual-router', ['default-global-system-config', host]) ?? '')?.obj;
-      const vtep = router?.props['virtual_router_ip_address'] as string | undefined;
-      const address = iip.props['instance_ip_address'] as string;
-      if (vtep && isIpv4(vtep) && isIpv4(address)) out.push({ network, address, vtep });
+/** The document's entries by kind. */
+function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>; ports: Map<string, PortEntry>; routes: RouteEntry[]; leaks: LeakEntry[] } {
+  const out = { networks: new Map<string, NetworkEntry>(), ports: new Map<string, PortEntry>(), routes: [] as RouteEntry[], leaks: [] as LeakEntry[] };
+  for (const [key, value] of doc) {
+    switch (key[0]) {
+      case 'n':
+        out.networks.set((value as NetworkEntry).uuid, value as NetworkEntry);
+        break;
+      case 'p':
+        out.ports.set((value as PortEntry).vmiUuid, value as PortEntry);
+        break;
+      case 'r':
+        out.routes.push(value as RouteEntry);
+        break;
+      case 'l':
+        out.leaks.push(value as LeakEntry);
+        break;
     }
   }
   return out;
-}
-
-function bindingHost(vmi: StoredObject): string | undefined {
-  const pairs = (vmi.props['virtual_machine_interface_bindings'] as { key_value_pair?: { key: string; value?: string }[] } | undefined)?.key_value_pair ?? [];
-  return pairs.find((p) => p.key === 'host_id')?.value;
 }

@@ -34,6 +34,7 @@ const host = (...ports: PortState[]): HostState => ({
   ],
   ports,
   remotes: [],
+  leaks: [],
   pending: [],
 });
 

@@ -1,4 +1,5 @@
-// computeHostState: from configuration objects and registrations to what the host forwards.
+// computeHostState: from the control node's document (computed here by the routing engine
+// from configuration objects) and the registrations to what the host forwards.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -6,6 +7,7 @@ import { computeHostState } from '../../src/agent/host-state.js';
 import type { PortRegistration } from '../../src/agent/ports/registry.js';
 import { Keys, type StoredObject } from '../../src/config/object.js';
 import { ConfigView } from '../../src/config/view.js';
+import { RoutingEngine } from '../../src/control/routing.js';
 
 const NET = '11111111-1111-4111-8111-111111111111';
 const VMI = '22222222-2222-4222-8222-222222222222';
@@ -17,6 +19,9 @@ function viewOf(objs: StoredObject[]): ConfigView {
   v.load(objs.map((o, i) => ({ key: Keys.object(o.type, o.uuid), value: JSON.stringify(o), createRev: i + 1, modRev: i + 1 })), objs.length);
   return v;
 }
+
+/** Host h1's document for these objects. */
+const docOf = (objs: StoredObject[]) => new Map(new RoutingEngine(viewOf(objs)).entries('h1'));
 
 const network: StoredObject = {
   type: 'virtual-network',
@@ -36,7 +41,7 @@ const vmi = (mac: string): StoredObject => ({
   type: 'virtual-machine-interface',
   uuid: VMI,
   fq_name: ['d', 'p', 'port'],
-  props: { virtual_machine_interface_mac_addresses: { mac_address: [mac] } },
+  props: { virtual_machine_interface_mac_addresses: { mac_address: [mac] }, virtual_machine_interface_bindings: { key_value_pair: [{ key: 'host_id', value: 'h1' }] } },
   refs: { virtual_network_refs: [{ uuid: NET, attr: null }] },
 });
 const iip: StoredObject = {
@@ -49,7 +54,7 @@ const iip: StoredObject = {
 const reg: PortRegistration = { vmiUuid: VMI, mode: 'create', netns: 'w1', ifname: 'eth0', enabled: true, createdAt: '' };
 
 test('a registered interface with an address becomes a port of its network', () => {
-  const h = computeHostState(viewOf([network, vmi('02:22:22:22:22:22'), iip]), [reg]);
+  const h = computeHostState(docOf([network, vmi('02:22:22:22:22:22'), iip]), [reg], { host: 'h1' });
   assert.deepEqual(h.pending, []);
   assert.deepEqual(h.networks, [{ uuid: NET, name: 'd:p:red', id: 7, table: 1_000_007, serviceAddresses: ['10.1.0.1', '10.1.0.2'], subnets: ['10.1.0.0/24'], vni: 8_388_615 }], 'no configured VNI: 2^23 + the network id');
   assert.equal(h.ports.length, 1);
@@ -62,13 +67,18 @@ test('a registered interface with an address becomes a port of its network', () 
 
 test('incomplete or invalid configuration leaves the port pending, with the reason', () => {
   const cases: [StoredObject[], RegExp][] = [
-    [[network], /no such virtual-machine-interface/],
+    [[network], /not bound to this host/],
     [[network, vmi('02:22:22:22:22:22')], /no instance-ip/],
     [[network, vmi('02:22:22:22:22:22 ; reboot'), iip], /invalid MAC/],
   ];
   for (const [objs, why] of cases) {
-    const h = computeHostState(viewOf(objs), [reg]);
+    const h = computeHostState(docOf(objs), [reg], { host: 'h1' });
     assert.equal(h.ports.length, 0);
     assert.match(h.pending[0]!.reason, why);
   }
+});
+
+test('before any document arrives, every registration waits for a control node', () => {
+  const h = computeHostState(undefined, [reg], { host: 'h1' });
+  assert.match(h.pending[0]!.reason, /no configuration from a control node yet/);
 });

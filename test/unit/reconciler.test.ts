@@ -58,6 +58,7 @@ const host = (netns: string[]): HostState => ({
     gateway: '10.0.0.1',
     registration: { vmiUuid: `u${i}`, mode: 'create' as const, netns: ns, ifname: 'eth0', enabled: true, createdAt: '' },
   })),
+  leaks: [],
   pending: [],
 });
 

@@ -83,7 +83,7 @@ export function desiredState(host: HostState): Desired {
   const ports = new Map<string, PortState>();
   const sysctls: Desired['sysctls'] = new Map();
   const add = <T>(m: Map<string, T>, key: (v: T) => string, v: T) => m.set(key(v), v);
-  const tableOf = new Map(host.networks.map((n) => [n.uuid, n.table]));
+  const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
   for (const n of host.networks) {
     // Lookups that find nothing in the network's table must end there, not in main.
     add(kernel.routes, routeKey, { table: n.table, type: 'unreachable', dst: 'default' });
@@ -100,7 +100,6 @@ export function desiredState(host: HostState): Desired {
     // workload that asked for an address before it existed does not wait for its ARP retry
     // (a second) once it appears on another host.
     for (const n of host.networks) for (const cidr of n.subnets) add(kernel.routes, routeKey, { table: n.table, type: 'unicast', dst: cidr, dev: VXLAN_DEV });
-    const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
     for (const r of host.remotes) {
       const n = byUuid.get(r.network)!;
       add(kernel.routes, routeKey, { table: n.table, type: 'unicast', dst: r.address, dev: VXLAN_DEV, encap: { vni: n.vni, dst: r.vtep } });
@@ -114,7 +113,7 @@ export function desiredState(host: HostState): Desired {
     // A disabled port (TF's disable-port) keeps its interface, down and without routing.
     kernel.links.set(p.hostIf, { up: p.registration.enabled });
     if (!p.registration.enabled) continue;
-    const table = tableOf.get(p.network)!;
+    const table = byUuid.get(p.network)!.table;
     add(kernel.routes, routeKey, { table, type: 'unicast', dst: p.address, dev: p.hostIf });
     marks.set(p.hostIf, markOf(table));
     add(kernel.neighs, neighKey, { dev: p.hostIf, ip: p.address, mac: p.mac });
@@ -125,6 +124,16 @@ export function desiredState(host: HostState): Desired {
       // IPv4 only for now: no link-local IPv6 path between workloads and the host.
       { path: `net/ipv6/conf/${p.hostIf}/disable_ipv6`, value: '1' },
     ]);
+  }
+  // A peer network's addresses in the table of a network it may talk to; the network's own
+  // addresses win where the two overlap.
+  for (const { network, peer } of host.leaks) {
+    const table = byUuid.get(network)!.table;
+    const leak = (r: Route) => {
+      if (!kernel.routes.has(routeKey(r))) add(kernel.routes, routeKey, r);
+    };
+    for (const p of host.ports) if (p.network === peer && p.registration.enabled) leak({ table, type: 'unicast', dst: p.address, dev: p.hostIf });
+    if (host.underlayIp) for (const r of host.remotes) if (r.network === peer) leak({ table, type: 'unicast', dst: r.address, dev: VXLAN_DEV, encap: { vni: byUuid.get(peer)!.vni, dst: r.vtep } });
   }
   return { kernel, ports, sysctls };
 }

@@ -1,12 +1,11 @@
 // The agent's introspect (TF's port 8085): health, Prometheus metrics, JSON views of
 // interfaces, networks (VRFs) and their kernel routes, and TF's Sandesh requests for TF's
 // tools (Snh_ItfReq, Snh_VrfListReq, Snh_Inet4UcRouteReq). Everything is read when asked:
-// the agent's last computed state, its configuration mirror, and the kernel itself.
+// the agent's last computed state, its control node document, and the kernel itself.
 
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { errorBody } from '../../api/http.js';
-import { singleRef } from '../../config/hooks/context.js';
-import type { StoredObject } from '../../config/object.js';
+import { type NetworkEntry, type PortEntry, netKey, portKey } from '../../control/protocol.js';
 import { isIpv4 } from '../../util/ipv4.js';
 import type { Agent, PortStatus } from '../agent.js';
 import { run } from '../dataplane/kernel.js';
@@ -71,18 +70,12 @@ function vlan(v: unknown): number {
   return typeof v === 'number' && Number.isInteger(v) && v >= -32768 && v <= 65535 ? (v << 16) >> 16 : -1;
 }
 
-/** What the configuration says about a port's interface: its VM, network and project. */
-function configOf(agent: Agent, p: PortStatus): { vm?: StoredObject; net?: StoredObject; projectUuid?: string } {
-  const view = agent.mirror.view;
-  const vmi = view?.get(p.registration.vmiUuid)?.obj;
-  if (!view || !vmi) return {};
-  // The netns script makes the interface a child of its VM rather than referring to it.
-  const vmUuid = singleRef(vmi, 'virtual_machine_refs') ?? (vmi.parent_type === 'virtual-machine' ? vmi.parent_uuid : undefined);
-  const vm = vmUuid ? view.get(vmUuid)?.obj : undefined;
-  const netUuid = p.state?.network ?? singleRef(vmi, 'virtual_network_refs');
-  const net = netUuid ? view.get(netUuid)?.obj : undefined;
-  const projectUuid = vmi.parent_type === 'project' ? vmi.parent_uuid : net?.parent_uuid;
-  return { ...(vm ? { vm } : {}), ...(net ? { net } : {}), ...(projectUuid ? { projectUuid } : {}) };
+/** What the control node said about a port's interface: its VM, network name and project. */
+function configOf(agent: Agent, p: PortStatus): { vm?: { uuid: string; name: string }; vnName: string; projectUuid?: string } {
+  const doc = agent.control.doc;
+  const port = doc?.get(portKey(p.registration.vmiUuid)) as PortEntry | undefined;
+  const net = port ? (doc?.get(netKey(port.network)) as NetworkEntry | undefined) : undefined;
+  return { ...(port?.vm ? { vm: port.vm } : {}), vnName: net?.name ?? '', ...(port?.project ? { projectUuid: port.project } : {}) };
 }
 
 /** Every registered port as a TF interface, in registration order. */
@@ -91,9 +84,8 @@ function itfRows(agent: Agent, ifindexes: ReadonlyMap<string, number>): ItfRow[]
   return ports.map((p, index) => {
     const r = p.registration;
     const tf = r.tf ?? {};
-    const { vm, net, projectUuid } = configOf(agent, p);
+    const { vm, vnName, projectUuid } = configOf(agent, p);
     const name = p.state?.hostIf ?? r.hostIf ?? hostIfName(r.vmiUuid);
-    const vnName = net ? net.fq_name.join(':') : '';
     return {
       index,
       name,
@@ -104,7 +96,7 @@ function itfRows(agent: Agent, ifindexes: ReadonlyMap<string, number>): ItfRow[]
       mac: p.state?.mac ?? text(tf['mac-address']) ?? '',
       ip: p.state?.address ?? text(tf['ip-address']) ?? '',
       vmUuid: vm?.uuid ?? text(tf['instance-id']) ?? '',
-      vmName: (vm ? (text(vm.props['display_name']) ?? vm.fq_name.at(-1)) : text(tf['display-name'])) ?? '',
+      vmName: vm?.name ?? text(tf['display-name']) ?? '',
       vnName,
       projectUuid: projectUuid ?? text(tf['vm-project-id']) ?? '',
       osIfindex: ifindexes.get(name) ?? -1,
@@ -136,12 +128,13 @@ export async function buildIntrospect(agent: Agent): Promise<FastifyInstance> {
 
   app.get('/healthz', async (_req, reply) => {
     const { last } = agent.state;
-    const healthy = agent.mirror.view !== undefined;
+    const healthy = agent.control.doc !== undefined;
+    const sessions = agent.control.status();
+    const synced = sessions.some((s) => s.synced);
     return reply.code(healthy ? 200 : 503).send({
-      status: healthy ? (agent.mirror.connected ? 'ok' : 'headless') : 'waiting for configuration',
+      status: healthy ? (synced ? 'ok' : 'headless') : 'waiting for a control node',
       host: agent.opts.host,
-      config_connected: agent.mirror.connected,
-      config_revision: agent.mirror.view?.rev ?? null,
+      control: sessions,
       last_reconcile: last ? { duration_ms: Math.round(last.durationMs * 10) / 10, changes: last.changes, errors: last.errors.length } : null,
     });
   });
@@ -180,10 +173,7 @@ export async function buildIntrospect(agent: Agent): Promise<FastifyInstance> {
   app.get('/Snh_VrfListReq', async (req, reply) => {
     const name = param(req.query, 'name');
     const rows = networks()
-      .map((n) => {
-        const props = agent.mirror.view?.get(n.uuid)?.obj.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined;
-        return { name: tfVrfName(n.name), index: n.id, vn: n.name, vxlanId: props?.vxlan_network_identifier ?? 0 };
-      })
+      .map((n) => ({ name: tfVrfName(n.name), index: n.id, vn: n.name, vxlanId: n.vni }))
       .filter((r) => r.name.includes(name));
     return xml(reply, vrfListResponse(rows));
   });

@@ -3,6 +3,8 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { CliError } from '../client.js';
+import { DEFAULT_CONTROL_PORT } from '../../control/defaults.js';
+import { defaultTokenFile } from './control.js';
 
 interface AgentCliOptions {
   host: string;
@@ -13,6 +15,25 @@ interface AgentCliOptions {
   introspect: string;
   introspectSocket?: string;
   resync: string;
+  control: string;
+  controlTokenFile: string;
+  controlCa?: string;
+  controlCert?: string;
+  controlKey?: string;
+}
+
+/** "ws://a:5269,wss://b" → URLs (a bare HOST[:PORT] means ws://HOST:5269). */
+export function parseControlUrls(text: string): string[] {
+  const urls = text.split(',').map((u) => u.trim()).filter(Boolean).map((u) => (/^wss?:\/\//.test(u) ? u : `ws://${u.includes(':') ? u : `${u}:${DEFAULT_CONTROL_PORT}`}`));
+  if (!urls.length) throw new CliError('--control: give at least one control node (ws://HOST:PORT)');
+  for (const u of urls) {
+    try {
+      new URL(u);
+    } catch {
+      throw new CliError(`--control: '${u}' is not a ws:// or wss:// URL`);
+    }
+  }
+  return urls;
 }
 
 export function agentCommands(program: Command): void {
@@ -27,16 +48,30 @@ export function agentCommands(program: Command): void {
     .option('--introspect <addr>', 'introspect HTTP, HOST:PORT (TF: 8085)', '127.0.0.1:8085')
     .option('--introspect-socket <path>', 'also serve introspect on this unix socket (reachable from other namespaces)')
     .option('--resync <seconds>', 'full reconcile period', '10')
-    .action(async (opts: AgentCliOptions, cmd: Command) => {
-      const api = cmd.optsWithGlobals<{ api?: string }>().api ?? process.env['CIRRUS_API'] ?? 'http://127.0.0.1:8082';
+    .option('--control <urls>', 'control nodes, comma-separated ws:// or wss:// URLs (the agent keeps two sessions)', `ws://127.0.0.1:${DEFAULT_CONTROL_PORT}`)
+    .option('--control-token-file <file>', 'the token control nodes expect', defaultTokenFile())
+    .option('--control-ca <file>', 'CA of the control nodes\' certificates (wss://)')
+    .option('--control-cert <file>', 'this agent\'s certificate, for control nodes that require one (mTLS)')
+    .option('--control-key <file>', 'the certificate\'s key')
+    .action(async (opts: AgentCliOptions) => {
       const resync = Number(opts.resync);
       if (!(resync >= 1 && resync <= 3600)) throw new CliError(`--resync: '${opts.resync}' is not 1-3600 seconds`);
       const { parseListen } = await import('../../roles/api.js');
       const { startAgent } = await import('../../roles/agent.js');
+      const { loadToken, readTls } = await import('../../control/auth.js');
+      const urls = parseControlUrls(opts.control);
+      let token: string;
+      let tls: ReturnType<typeof readTls>;
+      try {
+        token = loadToken(opts.controlTokenFile, false);
+        tls = readTls({ ...(opts.controlCa ? { ca: opts.controlCa } : {}), ...(opts.controlCert ? { cert: opts.controlCert } : {}), ...(opts.controlKey ? { key: opts.controlKey } : {}) });
+      } catch (e) {
+        throw new CliError(`${(e as Error).message} (--control-token-file, --control-ca, --control-cert, --control-key)`);
+      }
       const role = await startAgent({
         host: opts.host,
         ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}),
-        api,
+        control: { urls, token, tls },
         stateDir: opts.state,
         resyncMs: resync * 1000,
         portApi: parseListen(opts.portApi),
@@ -47,7 +82,7 @@ export function agentCommands(program: Command): void {
         if (e.code === 'EADDRINUSE') throw new CliError(`${e.message}: is another agent running in this namespace?`);
         throw e;
       });
-      console.log(`cirrus agent ${opts.host}: port API on ${role.portApiUrl}${opts.portSocket ? ` and ${opts.portSocket}` : ''}, introspect on ${role.introspectUrl}${opts.introspectSocket ? ` and ${opts.introspectSocket}` : ''}, config from ${api}`);
+      console.log(`cirrus agent ${opts.host}: port API on ${role.portApiUrl}${opts.portSocket ? ` and ${opts.portSocket}` : ''}, introspect on ${role.introspectUrl}${opts.introspectSocket ? ` and ${opts.introspectSocket}` : ''}, control nodes ${urls.join(', ')}`);
       await new Promise<void>((resolve) => {
         const stop = () => void role.close().then(resolve);
         process.once('SIGINT', stop);

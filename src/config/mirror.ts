@@ -1,14 +1,15 @@
-// The agent's copy of the configuration: a snapshot from the API, then the store's change
-// feed by long-poll, applied to the same ConfigView the server uses. While the API is
-// unreachable the copy stays as it was (the agent keeps forwarding on it).
+// A copy of the configuration in another process (the control node's): a snapshot from the
+// API, then the store's change feed by long-poll, applied to the same ConfigView the server
+// uses. While the API is unreachable the copy stays as it was.
 
 import { EventEmitter } from 'node:events';
-import { ConfigView } from '../config/view.js';
+import { ConfigView } from './view.js';
 import type { Change, KeyValue } from '../store/store.js';
 import { HttpError, requestJson } from '../util/http-client.js';
 
 export interface MirrorEvents {
-  change: [];
+  /** The changes applied, or none given: a new snapshot replaced the view. */
+  change: [changes?: Change[]];
   connected: [];
   disconnected: [Error];
 }
@@ -48,7 +49,7 @@ export class ConfigMirror extends EventEmitter<MirrorEvents> {
         backoff = 200;
         if (res.changes.length) {
           this.current!.apply(res.changes);
-          this.emit('change');
+          this.emit('change', res.changes);
         }
       } catch (e) {
         if (this.stopped) break;

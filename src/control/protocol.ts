@@ -1,0 +1,97 @@
+// The control node ↔ agent protocol over WebSocket (JSON text frames).
+//
+// A host's desired state is a document of keyed entries: `n/<network>` (a network it
+// forwards for), `p/<interface>` (an interface bound to it), `r/<network>/<address>` (an
+// address of the network on another host: tunnel to it) and `l/<network>/<peer>` (the
+// peer network's routes are leaked into the network). The control node sends the whole
+// document on connect (`sync`), then ordered changes (`delta`, seq + 1 each); a gap means
+// the agent reconnects and gets a fresh sync.
+
+import { type Static, Type } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
+
+export const PROTOCOL_PATH = '/cirrus/v1/agent';
+
+const Ipv4 = Type.String({ pattern: '^(\\d{1,3}\\.){3}\\d{1,3}$' });
+const Id = Type.Integer({ minimum: 0, maximum: 0xffffffff });
+
+export const NetworkEntry = Type.Object({
+  uuid: Type.String(),
+  name: Type.String(),
+  id: Id,
+  vni: Type.Integer({ minimum: 1, maximum: 0xffffff }),
+  subnets: Type.Array(Type.String()),
+  /** Addresses the host answers for in this network (gateways, DNS addresses). */
+  serviceAddresses: Type.Array(Ipv4),
+});
+export type NetworkEntry = Static<typeof NetworkEntry>;
+
+export const PortEntry = Type.Object({
+  vmiUuid: Type.String(),
+  network: Type.String(),
+  mac: Type.Optional(Type.String()),
+  address: Type.Optional(Ipv4),
+  prefixLen: Type.Optional(Type.Integer({ minimum: 0, maximum: 32 })),
+  gateway: Type.Optional(Ipv4),
+  /** Its virtual machine and project (for introspect). */
+  vm: Type.Optional(Type.Object({ uuid: Type.String(), name: Type.String() })),
+  project: Type.Optional(Type.String()),
+  /** Why the interface cannot be plumbed yet (its configuration is incomplete). */
+  pending: Type.Optional(Type.String()),
+});
+export type PortEntry = Static<typeof PortEntry>;
+
+export const RouteEntry = Type.Object({ network: Type.String(), address: Ipv4, vtep: Ipv4 });
+export type RouteEntry = Static<typeof RouteEntry>;
+
+export const LeakEntry = Type.Object({ network: Type.String(), peer: Type.String() });
+export type LeakEntry = Static<typeof LeakEntry>;
+
+export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry;
+export type Entry = [key: string, value: EntryValue];
+
+const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprl]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry])]);
+
+export const netKey = (network: string) => `n/${network}`;
+export const portKey = (vmi: string) => `p/${vmi}`;
+export const routeKey = (network: string, address: string) => `r/${network}/${address}`;
+export const leakKey = (network: string, peer: string) => `l/${network}/${peer}`;
+
+/** Agent → control node, first message: who it is. */
+export const Hello = Type.Object({
+  type: Type.Literal('hello'),
+  host: Type.String({ minLength: 1, maxLength: 255 }),
+  underlayIp: Type.Optional(Ipv4),
+});
+export type Hello = Static<typeof Hello>;
+
+export const Sync = Type.Object({ type: Type.Literal('sync'), seq: Type.Integer({ minimum: 0 }), node: Type.String(), entries: Type.Array(EntrySchema) });
+export type Sync = Static<typeof Sync>;
+
+export const Delta = Type.Object({
+  type: Type.Literal('delta'),
+  seq: Type.Integer({ minimum: 0 }),
+  set: Type.Array(EntrySchema),
+  del: Type.Array(Type.String()),
+});
+export type Delta = Static<typeof Delta>;
+
+export type ControlMessage = Sync | Delta;
+
+const ajv = new Ajv({ strict: false });
+const checkHello = ajv.compile<Hello>(Hello);
+const checkControl = ajv.compile<ControlMessage>(Type.Union([Sync, Delta]));
+
+function parse<T>(data: string, check: ((v: unknown) => v is T) & { errors?: unknown }, what: string): T {
+  let v: unknown;
+  try {
+    v = JSON.parse(data);
+  } catch {
+    throw new Error(`${what}: not JSON`);
+  }
+  if (!check(v)) throw new Error(`${what}: ${ajv.errorsText(check.errors as never)}`);
+  return v;
+}
+
+export const parseHello = (data: string): Hello => parse(data, checkHello, 'hello');
+export const parseControlMessage = (data: string): ControlMessage => parse(data, checkControl, 'control message');

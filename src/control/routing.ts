@@ -1,0 +1,332 @@
+// The control node's calculation: configuration → one routing instance per virtual network
+// → one document per host (protocol.ts). Pure (no I/O) and incremental: a change marks the
+// networks it touches dirty, only those instances are recomputed, and only the hosts that
+// see them get a delta. Modelled on Felix's calculation graph.
+
+import type { StoredObject } from '../config/object.js';
+import type { ConfigView } from '../config/view.js';
+import { singleRef } from '../config/hooks/context.js';
+import { subnetsOf } from '../ipam/subnets.js';
+import { formatCidr, formatIpv4, isIpv4, normaliseMac } from '../util/ipv4.js';
+import { AUTO_VNI_BASE } from '../agent/dataplane/names.js';
+import { type Leaks, computeLeaks } from './leaks.js';
+import { type Entry, type EntryValue, type NetworkEntry, type PortEntry, leakKey, netKey, portKey, routeKey } from './protocol.js';
+
+/** An entry with its serialisation (computed once, compared and sent many times). */
+interface Rec {
+  value: EntryValue;
+  json: string;
+}
+
+interface Instance {
+  info?: Rec;
+  /** Interfaces bound to each host. */
+  ports: Map<string, [string, Rec][]>;
+  /** Addresses with the host they live on. */
+  routes: { host: string; key: string; rec: Rec }[];
+  /** Objects (and `host:<name>` markers) whose change may change this instance. */
+  contributors: string[];
+}
+
+interface HostDoc {
+  /** Networks the host sees: its own and the ones leaked into them. */
+  interest: Set<string>;
+  /** Per network, the entries the host has of it. */
+  frags: Map<string, Map<string, Rec>>;
+  leaks: Map<string, Rec>;
+}
+
+export interface Delta {
+  set: Entry[];
+  del: string[];
+}
+
+const rec = (value: EntryValue): Rec => ({ value, json: JSON.stringify(value) });
+
+export class RoutingEngine {
+  private readonly instances = new Map<string, Instance>();
+  private readonly contributors = new Map<string, Set<string>>();
+  /** host → network → bound interfaces in it. */
+  private readonly local = new Map<string, Map<string, number>>();
+  private leaks: Leaks = new Map();
+  private readonly docs = new Map<string, HostDoc>();
+
+  constructor(private view: ConfigView) {
+    this.rebuildAll();
+  }
+
+  /** Replaces the configuration (a fresh snapshot); returns the watched hosts' deltas. */
+  reset(view: ConfigView): Map<string, Delta> {
+    const old = new Map([...this.docs].map(([h, d]) => [h, flatten(d)]));
+    this.view = view;
+    this.instances.clear();
+    this.contributors.clear();
+    this.local.clear();
+    this.rebuildAll();
+    const out = new Map<string, Delta>();
+    for (const host of old.keys()) {
+      this.docs.delete(host);
+      const fresh = flatten(this.watch(host));
+      out.set(host, diff(old.get(host)!, fresh));
+    }
+    return out;
+  }
+
+  /** Starts following a host; returns its whole document. */
+  watch(host: string): HostDoc {
+    let doc = this.docs.get(host);
+    if (!doc) {
+      doc = { interest: new Set(), frags: new Map(), leaks: new Map() };
+      this.docs.set(host, doc);
+      this.refreshHost(host, doc, new Set(), true);
+    }
+    return doc;
+  }
+
+  unwatch(host: string): void {
+    this.docs.delete(host);
+  }
+
+  /** A host's whole document as entries. */
+  entries(host: string): Entry[] {
+    return [...flatten(this.watch(host))].map(([k, r]) => [k, r.value]);
+  }
+
+  /** Recomputes what the changed objects touch; returns the deltas of the watched hosts. */
+  update(changed: Iterable<string>): Map<string, Delta> {
+    const dirty = new Set<string>();
+    let leaksDirty = false;
+    for (const uuid of changed) {
+      for (const n of this.contributors.get(uuid) ?? []) dirty.add(n);
+      if (this.instances.has(uuid)) leaksDirty = true; // a network changed or went away
+      const obj = this.view.get(uuid)?.obj;
+      if (!obj) continue;
+      switch (obj.type) {
+        case 'virtual-network':
+          dirty.add(uuid);
+          leaksDirty = true;
+          break;
+        case 'network-policy':
+          leaksDirty = true;
+          break;
+        case 'instance-ip':
+          for (const r of obj.refs['virtual_network_refs'] ?? []) dirty.add(r.uuid);
+          this.networkOf(this.view.get(singleRef(obj, 'virtual_machine_interface_refs') ?? '')?.obj, dirty);
+          break;
+        case 'virtual-machine-interface':
+          this.networkOf(obj, dirty);
+          break;
+        case 'virtual-router':
+          for (const n of this.contributors.get(`host:${obj.fq_name[1]}`) ?? []) dirty.add(n);
+          break;
+      }
+    }
+    const hostsTouched = new Set<string>();
+    for (const n of dirty) {
+      const old = this.instances.get(n);
+      if (old) this.forget(n, old, hostsTouched);
+      const fresh = this.compute(n);
+      if (fresh) this.remember(n, fresh, hostsTouched);
+    }
+    let leakChanged = new Set<string>();
+    if (leaksDirty) {
+      const fresh = computeLeaks(this.view);
+      leakChanged = changedKeys(this.leaks, fresh);
+      this.leaks = fresh;
+    }
+    const out = new Map<string, Delta>();
+    for (const [host, doc] of this.docs) {
+      const refreshInterest = hostsTouched.has(host) || [...leakChanged].some((n) => this.local.get(host)?.has(n));
+      if (!refreshInterest && ![...dirty].some((n) => doc.interest.has(n))) continue;
+      const delta = this.refreshHost(host, doc, dirty, refreshInterest);
+      if (delta.set.length || delta.del.length) out.set(host, delta);
+    }
+    return out;
+  }
+
+  private rebuildAll(): void {
+    for (const c of this.view.ofType('virtual-network')) {
+      const inst = this.compute(c.obj.uuid);
+      if (inst) this.remember(c.obj.uuid, inst, new Set());
+    }
+    this.leaks = computeLeaks(this.view);
+  }
+
+  private networkOf(vmi: StoredObject | undefined, into: Set<string>): void {
+    if (!vmi) return;
+    const n = singleRef(vmi, 'virtual_network_refs');
+    if (n) into.add(n);
+  }
+
+  private forget(n: string, inst: Instance, hostsTouched: Set<string>): void {
+    this.instances.delete(n);
+    for (const c of inst.contributors) this.contributors.get(c)?.delete(n);
+    for (const [host, ports] of inst.ports) {
+      hostsTouched.add(host);
+      const m = this.local.get(host)!;
+      const left = m.get(n)! - ports.length;
+      if (left > 0) m.set(n, left);
+      else m.delete(n);
+    }
+  }
+
+  private remember(n: string, inst: Instance, hostsTouched: Set<string>): void {
+    this.instances.set(n, inst);
+    for (const c of inst.contributors) {
+      let s = this.contributors.get(c);
+      if (!s) this.contributors.set(c, (s = new Set()));
+      s.add(n);
+    }
+    for (const [host, ports] of inst.ports) {
+      hostsTouched.add(host);
+      let m = this.local.get(host);
+      if (!m) this.local.set(host, (m = new Map()));
+      m.set(n, (m.get(n) ?? 0) + ports.length);
+    }
+  }
+
+  /** Brings a host's document up to date for the dirty networks (and its interest, if asked). */
+  private refreshHost(host: string, doc: HostDoc, dirty: Set<string>, refreshInterest: boolean): Delta {
+    const delta: Delta = { set: [], del: [] };
+    const mine = this.local.get(host) ?? new Map<string, number>();
+    const interest = refreshInterest ? new Set<string>() : doc.interest;
+    if (refreshInterest) {
+      for (const n of mine.keys()) {
+        interest.add(n);
+        for (const peer of this.leaks.get(n) ?? []) interest.add(peer);
+      }
+      for (const n of doc.interest) {
+        if (interest.has(n)) continue;
+        for (const key of doc.frags.get(n)!.keys()) delta.del.push(key);
+        doc.frags.delete(n);
+      }
+    }
+    for (const n of interest) {
+      if (doc.interest.has(n) && !dirty.has(n) && doc.frags.has(n)) continue;
+      const fresh = this.fragment(n, host);
+      diffInto(doc.frags.get(n) ?? new Map(), fresh, delta);
+      doc.frags.set(n, fresh);
+    }
+    doc.interest = interest;
+    if (refreshInterest) {
+      const leaks = new Map<string, Rec>();
+      for (const n of mine.keys()) for (const peer of this.leaks.get(n) ?? []) if (this.instances.get(peer)?.info) leaks.set(leakKey(n, peer), rec({ network: n, peer }));
+      diffInto(doc.leaks, leaks, delta);
+      doc.leaks = leaks;
+    }
+    return delta;
+  }
+
+  /** What `host` needs of network `n`: the network, its interfaces bound to the host, the addresses elsewhere. */
+  private fragment(n: string, host: string): Map<string, Rec> {
+    const out = new Map<string, Rec>();
+    const inst = this.instances.get(n);
+    if (!inst) return out;
+    if (inst.info) out.set(netKey(n), inst.info);
+    for (const [key, r] of inst.ports.get(host) ?? []) out.set(key, r);
+    if (inst.info) for (const r of inst.routes) if (r.host !== host) out.set(r.key, r.rec);
+    return out;
+  }
+
+  /** Network `n`'s routing instance, from the configuration alone. */
+  private compute(n: string): Instance | undefined {
+    const net = this.view.get(n)?.obj;
+    if (!net || net.type !== 'virtual-network') return undefined;
+    const contributors = [n];
+    const subnets = subnetsOf(net);
+    let info: Rec | undefined;
+    if (subnets.length) {
+      const id = net.props['virtual_network_network_id'] as number;
+      const configured = (net.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined)?.vxlan_network_identifier;
+      const service = subnets.flatMap((s) => [s.gateway, s.dns]).filter((a): a is number => a !== undefined).map(formatIpv4);
+      const value: NetworkEntry = { uuid: n, name: net.fq_name.join(':'), id, vni: configured ?? AUTO_VNI_BASE + id, subnets: subnets.map((s) => formatCidr(s.cidr)), serviceAddresses: [...new Set(service)] };
+      info = rec(value);
+    }
+    const ports = new Map<string, [string, Rec][]>();
+    const routes: Instance['routes'] = [];
+    const vtepOf = new Map<string, string | undefined>();
+    for (const { from, field } of this.view.referrers(n)) {
+      const vmi = from.obj;
+      if (vmi.type !== 'virtual-machine-interface' || field !== 'virtual_network_refs') continue;
+      contributors.push(vmi.uuid);
+      const host = bindingHost(vmi);
+      if (!host) continue;
+      const iip = this.primaryIp(vmi);
+      if (iip) contributors.push(iip.uuid);
+      const port = this.port(vmi, n, iip, subnets);
+      let list = ports.get(host);
+      if (!list) ports.set(host, (list = []));
+      list.push([portKey(vmi.uuid), rec(port)]);
+      if (port.pending || !port.address) continue;
+      if (!vtepOf.has(host)) {
+        contributors.push(`host:${host}`);
+        const router = this.view.get(this.view.uuidByName('virtual-router', ['default-global-system-config', host]) ?? '')?.obj;
+        const ip = router?.props['virtual_router_ip_address'] as string | undefined;
+        vtepOf.set(host, ip && isIpv4(ip) ? ip : undefined);
+      }
+      const vtep = vtepOf.get(host);
+      if (vtep) routes.push({ host, key: routeKey(n, port.address), rec: rec({ network: n, address: port.address, vtep }) });
+    }
+    return { ...(info ? { info } : {}), ports, routes, contributors };
+  }
+
+  /** The interface's first address (by creation): the one it is plumbed with. */
+  private primaryIp(vmi: StoredObject): StoredObject | undefined {
+    let best: { obj: StoredObject; createRev: number } | undefined;
+    for (const { from } of this.view.referrers(vmi.uuid)) {
+      if (from.obj.type !== 'instance-ip' || typeof from.obj.props['instance_ip_address'] !== 'string') continue;
+      if (!best || from.createRev < best.createRev) best = { obj: from.obj, createRev: from.createRev };
+    }
+    return best?.obj;
+  }
+
+  private port(vmi: StoredObject, network: string, iip: StoredObject | undefined, subnets: ReturnType<typeof subnetsOf>): PortEntry {
+    // The netns script makes the interface a child of its VM rather than referring to it.
+    const vmUuid = singleRef(vmi, 'virtual_machine_refs') ?? (vmi.parent_type === 'virtual-machine' ? vmi.parent_uuid : undefined);
+    const vm = vmUuid ? this.view.get(vmUuid)?.obj : undefined;
+    const project = vmi.parent_type === 'project' ? vmi.parent_uuid : this.view.get(network)?.obj.parent_uuid;
+    const base: PortEntry = {
+      vmiUuid: vmi.uuid,
+      network,
+      ...(vm ? { vm: { uuid: vm.uuid, name: (vm.props['display_name'] as string | undefined) ?? vm.fq_name.at(-1)! } } : {}),
+      ...(project ? { project } : {}),
+    };
+    if (!iip) return { ...base, pending: 'interface has no instance-ip' };
+    const subnet = subnets.find((s) => s.uuid === iip.props['subnet_uuid']) ?? subnets[0];
+    if (!subnet) return { ...base, pending: 'network has no subnet' };
+    const mac = normaliseMac(((vmi.props['virtual_machine_interface_mac_addresses'] as { mac_address?: string[] } | undefined)?.mac_address ?? [])[0] ?? '');
+    const address = iip.props['instance_ip_address'] as string;
+    if (!mac || !isIpv4(address)) return { ...base, pending: 'invalid MAC or address in the configuration' };
+    return { ...base, mac, address, prefixLen: subnet.cidr.prefixLen, ...(subnet.gateway !== undefined ? { gateway: formatIpv4(subnet.gateway) } : {}) };
+  }
+}
+
+export function bindingHost(vmi: StoredObject): string | undefined {
+  const pairs = (vmi.props['virtual_machine_interface_bindings'] as { key_value_pair?: { key: string; value?: string }[] } | undefined)?.key_value_pair ?? [];
+  return pairs.find((p) => p.key === 'host_id')?.value || undefined;
+}
+
+function flatten(doc: HostDoc): Map<string, Rec> {
+  const out = new Map<string, Rec>();
+  for (const frag of doc.frags.values()) for (const [k, r] of frag) out.set(k, r);
+  for (const [k, r] of doc.leaks) out.set(k, r);
+  return out;
+}
+
+function diffInto(old: Map<string, Rec>, fresh: Map<string, Rec>, delta: Delta): void {
+  for (const [k, r] of fresh) if (old.get(k)?.json !== r.json) delta.set.push([k, r.value]);
+  for (const k of old.keys()) if (!fresh.has(k)) delta.del.push(k);
+}
+
+function diff(old: Map<string, Rec>, fresh: Map<string, Rec>): Delta {
+  const delta: Delta = { set: [], del: [] };
+  diffInto(old, fresh, delta);
+  return delta;
+}
+
+function changedKeys(a: Leaks, b: Leaks): Set<string> {
+  const out = new Set<string>();
+  const same = (x?: Set<string>, y?: Set<string>) => (x?.size ?? 0) === (y?.size ?? 0) && [...(x ?? [])].every((v) => y!.has(v));
+  for (const k of new Set([...a.keys(), ...b.keys()])) if (!same(a.get(k), b.get(k))) out.add(k);
+  return out;
+}
