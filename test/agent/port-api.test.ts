@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { run } from '../../src/agent/dataplane/kernel.js';
-import { type AgentProcess, addNetns, ip, ipJson, pingOnce, pollUntil, removeNetns, startAgentIn, unixCall } from '../support/agent.js';
+import { type AgentProcess, type ControlProcess, addNetns, ip, ipJson, pingOnce, pollUntil, removeNetns, startAgentIn, startControlIn, unixCall } from '../support/agent.js';
 import { ADMIN, networkBody } from '../support/fixtures.js';
 import { type RunningServer, call, startServer, tempDataDir } from '../support/server.js';
 import { all, at, leaves, parseXml, textAt } from '../support/xml.js';
@@ -24,6 +24,7 @@ const GW = '10.77.0.1';
 let srv: RunningServer;
 let dir: string;
 let agent: AgentProcess | undefined;
+let control: ControlProcess | undefined;
 let vn: string;
 let project: string;
 let netId: number;
@@ -35,7 +36,7 @@ const introspect = (p: string) => unixCall(path.join(dir, 'h1-introspect.sock'),
 
 async function runAgent(): Promise<AgentProcess> {
   const a = await startAgentIn(HOST, [
-    '--api', `unix:${path.join(dir, 'api.sock')}`, 'agent', '--host', 'h1', '--state', path.join(dir, 'h1'),
+    'agent', '--host', 'h1', '--state', path.join(dir, 'h1'), '--control', control!.url, '--control-token-file', path.join(dir, 'control.token'),
     '--port-socket', path.join(dir, 'h1.sock'), '--introspect-socket', path.join(dir, 'h1-introspect.sock'), '--resync', '5',
   ]);
   await pollUntil('agent has the configuration', async () => ((await introspect('/healthz')).status === 200 ? true : undefined));
@@ -148,11 +149,14 @@ before(async () => {
   vn = net.body['virtual-network'].uuid;
   netId = (await api('GET', `/virtual-network/${vn}`)).body['virtual-network'].virtual_network_network_id;
   project = (await api('POST', '/fqname-to-id', { type: 'project', fq_name: ADMIN })).body.uuid;
+  // The host's control node runs beside its agent (one host: no overlay here).
+  control = await startControlIn(HOST, `unix:${path.join(dir, 'api.sock')}`, ['--listen', '127.0.0.1:0', '--token-file', path.join(dir, 'control.token'), '--name', 'c1']);
   agent = await runAgent();
 });
 
 after(async () => {
   await agent?.stop().catch(() => undefined);
+  await control?.stop().catch(() => undefined);
   await removeNetns(`${P}-`);
   await srv?.cleanup();
 });

@@ -91,15 +91,31 @@ export interface AgentProcess {
 }
 
 /** Starts `cirrus agent` inside `netns` and waits for its banner. */
-export async function startAgentIn(netns: string, args: string[]): Promise<AgentProcess> {
+export function startAgentIn(netns: string, args: string[]): Promise<AgentProcess> {
+  return startIn(netns, args, /cirrus agent .*: port API on/, 'agent');
+}
+
+export interface ControlProcess extends AgentProcess {
+  /** Where agents connect (ws://HOST:PORT). */
+  url: string;
+}
+
+/** Starts `cirrus control` inside `netns` (following the API at `api`) and waits for its banner. */
+export async function startControlIn(netns: string, api: string, args: string[]): Promise<ControlProcess> {
+  const p = await startIn(netns, ['--api', api, 'control', ...args], /cirrus control .*: agents on (ws\S+),/, 'control node');
+  return { ...p, url: /agents on (ws\S+),/.exec(p.output())![1]! };
+}
+
+/** Starts a cirrus process in `netns` and resolves once its output matches `banner`. */
+async function startIn(netns: string, args: string[], banner: RegExp, what: string): Promise<AgentProcess> {
   const proc = spawn('ip', ['netns', 'exec', netns, process.execPath, CIRRUS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`agent did not start within 15 s:\n${output}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 15 s:\n${output}`)), 15_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (/cirrus agent .*: port API on/.test(output)) {
+      if (banner.test(output)) {
         clearTimeout(timer);
         resolve();
       }
@@ -108,7 +124,7 @@ export async function startAgentIn(netns: string, args: string[]): Promise<Agent
     proc.stderr!.on('data', onData);
     proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`agent exited with ${code}:\n${output}`));
+      reject(new Error(`${what} exited with ${code}:\n${output}`));
     });
   });
   return {
