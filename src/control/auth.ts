@@ -14,7 +14,13 @@ export function loadToken(file: string, create: boolean): string {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw new Error(`cannot read the control token: ${(e as Error).message}`);
     const token = crypto.randomBytes(32).toString('base64url');
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      fs.writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      // Another node made it meanwhile: theirs is the token.
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadToken(file, false);
+      throw err;
+    }
     return token;
   }
 }

@@ -14,6 +14,7 @@ import { ConfigMirror } from '../config/mirror.js';
 import { Keys } from '../config/object.js';
 import type { Change } from '../store/store.js';
 import { requestJson } from '../util/http-client.js';
+import { listenUnix } from '../util/unix-listener.js';
 import { bearerMatches } from './auth.js';
 import { type Delta as Sent, type Hello, PROTOCOL_PATH, parseHello } from './protocol.js';
 import { type Delta, RoutingEngine } from './routing.js';
@@ -27,6 +28,8 @@ export interface ControlOptions {
   /** This node's name (in syncs and introspect). */
   name: string;
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /** Also serve /healthz, /metrics and /agents on this unix socket (for callers in other namespaces). */
+  socket?: string;
 }
 
 interface Session {
@@ -52,6 +55,7 @@ export class ControlNode {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private app: FastifyInstance | undefined;
   private pinger: NodeJS.Timeout | undefined;
+  private unix: http.Server | undefined;
   private readonly m;
 
   constructor(readonly opts: ControlOptions) {
@@ -96,6 +100,7 @@ export class ControlNode {
     }));
     app.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     await app.listen({ host: this.opts.host, port: this.opts.port });
+    if (this.opts.socket) this.unix = await listenUnix(app, this.opts.socket);
     this.pinger = setInterval(() => {
       for (const set of this.sessions.values()) for (const s of set) s.ws.ping();
     }, PING_INTERVAL_MS);
@@ -109,6 +114,7 @@ export class ControlNode {
     this.mirror.stop();
     for (const c of this.wss.clients) c.terminate();
     this.wss.close();
+    this.unix?.close();
     await this.app?.close();
   }
 

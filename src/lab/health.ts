@@ -3,7 +3,7 @@
 // inside its host's namespace, through its port API and introspect sockets.
 
 import { HttpError, requestJson } from '../util/http-client.js';
-import { agentSocket, introspectSocket } from './layout.js';
+import { agentSocket, controlSocket, introspectSocket } from './layout.js';
 
 export interface Health {
   ok: boolean;
@@ -42,3 +42,6 @@ export async function agentHealth(lab: string, host: string): Promise<Health> {
   }
   return healthz(`unix:${introspectSocket(lab, host)}`);
 }
+
+/** A control node answers on its socket and has the configuration. */
+export const controlHealth = (lab: string, node: string): Promise<Health> => healthz(`unix:${controlSocket(lab, node)}`);

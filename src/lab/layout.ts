@@ -33,12 +33,19 @@ export const agentSocket = (lab: string, host: string): string => path.join(host
 export const introspectSocket = (lab: string, host: string): string => path.join(hostDir(lab, host), 'introspect.sock');
 
 export const serverLog = (lab: string): string => path.join(labDir(lab), 'server.log');
+/** The token agents present to the lab's control nodes. */
+export const controlToken = (lab: string): string => path.join(labDir(lab), 'control.token');
+export const controlSocket = (lab: string, node: string): string => path.join(hostDir(lab, node), 'control.sock');
+export const controlLog = (lab: string, node: string): string => path.join(hostDir(lab, node), 'control.log');
 export const agentLog = (lab: string, host: string): string => path.join(hostDir(lab, host), 'agent.log');
 
 /** " --name LAB" for the commands the lab suggests, empty for the default lab. */
 export const nameFlag = (lab: string): string => (lab === DEFAULT_LAB ? '' : ` --name ${lab}`);
 
 export const hostName = (k: number): string => `h${k}`;
+/** Control nodes c1, c2 (agents keep a session with each), each in a namespace on the underlay. */
+export const CONTROL_NODES = 2;
+export const controlName = (k: number): string => `c${k}`;
 export const fabricNetns = (lab: string): string => `${lab}-fabric`;
 export const hostNetns = (lab: string, host: string): string => `${lab}-${host}`;
 
@@ -52,7 +59,7 @@ export function hostIndex(name: string): number | undefined {
 export function isLabNetns(lab: string, netns: string): boolean {
   if (!netns.startsWith(`${lab}-`)) return false;
   const rest = netns.slice(lab.length + 1);
-  return rest === 'fabric' || hostIndex(rest) !== undefined;
+  return rest === 'fabric' || hostIndex(rest) !== undefined || /^c[1-9]$/.test(rest);
 }
 
 /**
@@ -61,6 +68,8 @@ export function isLabNetns(lab: string, netns: string): boolean {
  */
 export const UNDERLAY_PREFIX_LEN = 24;
 export const underlayIp = (k: number): string => `10.254.0.${k}`;
+/** Control node cK's underlay address (above the hosts' range). */
+export const controlIp = (k: number): string => `10.254.0.${200 + k}`;
 /** The host's underlay interface, and the bridge port facing it in the fabric namespace (named after the host). */
 export const HOST_UPLINK = 'eth0';
 export const FABRIC_BRIDGE = 'br0';

@@ -8,6 +8,9 @@ import { CliError } from '../cli/client.js';
 import { FABRIC_BRIDGE, HOST_UPLINK } from './layout.js';
 import type { HostRecord } from './state.js';
 
+/** What the underlay needs of a host or control node. */
+type UnderlayMember = Pick<HostRecord, 'name' | 'netns' | 'underlayIp' | 'prefixLen'>;
+
 const NETNS_DIR = '/run/netns';
 
 export function listNetns(): string[] {
@@ -65,9 +68,8 @@ async function links(netns: string): Promise<Map<string, IpLink>> {
   return new Map(list.map((l) => [l.ifname, l]));
 }
 
-/** Interface names in a namespace, e.g. to check that a workload's host end is gone. */
 /** The fabric bridge and each host's uplink to it, made where missing. */
-export async function ensureUnderlay(fabric: string, hosts: HostRecord[]): Promise<void> {
+export async function ensureUnderlay(fabric: string, hosts: UnderlayMember[]): Promise<void> {
   await ensureNetns(fabric);
   const fab = await links(fabric);
   if (!fab.has(FABRIC_BRIDGE)) await ip(['-n', fabric, 'link', 'add', FABRIC_BRIDGE, 'type', 'bridge']);

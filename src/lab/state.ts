@@ -16,12 +16,23 @@ export interface HostRecord {
   agent?: ProcessRecord;
 }
 
+/** A control node: its namespace on the underlay, and its process. */
+export interface ControlRecord {
+  name: string;
+  netns: string;
+  underlayIp: string;
+  prefixLen: number;
+  process?: ProcessRecord;
+}
+
 export interface LabState {
   name: string;
   apiPort: number;
   createdAt: string;
   fabricNetns: string;
   server?: ProcessRecord;
+  /** Missing in labs made before control nodes existed (`lab up` adds them). */
+  controls?: ControlRecord[];
   hosts: HostRecord[];
 }
 

@@ -1,7 +1,7 @@
 // `lab status`: what the state file says, checked against the system (processes alive,
 // namespaces present) and the services' own health.
 
-import { type Health, agentHealth, apiUrl, serverHealth } from './health.js';
+import { type Health, agentHealth, apiUrl, controlHealth, serverHealth } from './health.js';
 import { checkLabName, labDir } from './layout.js';
 import { netnsExists } from './netns.js';
 import { type ProcessRecord, isRunning } from './processes.js';
@@ -21,6 +21,7 @@ export interface LabStatus {
   api: string;
   server: ProcessStatus;
   fabric: { netns: string; present: boolean };
+  controls: { name: string; netns: string; present: boolean; underlay: string; process: ProcessStatus }[];
   hosts: { name: string; netns: string; present: boolean; underlay: string; agent: ProcessStatus }[];
   workloads: { name: string; host: string; network: string; status: string; present: boolean; address: string | null; mac: string | null; host_ifname: string | null; vmi_uuid: string | null }[];
 }
@@ -34,8 +35,10 @@ async function processStatus(rec: ProcessRecord | undefined, marker: string, pro
 export async function labStatus(labName: string): Promise<LabStatus> {
   const state = requireState(checkLabName(labName));
   const dir = labDir(state.name);
-  const [server, agents] = await Promise.all([
+  const controls = state.controls ?? [];
+  const [server, controlStatus, agents] = await Promise.all([
     processStatus(state.server, dir, () => serverHealth(state.apiPort)),
+    Promise.all(controls.map((c) => processStatus(c.process, dir, () => controlHealth(state.name, c.name)))),
     Promise.all(state.hosts.map((h) => processStatus(h.agent, dir, () => agentHealth(state.name, h.name)))),
   ]);
   return {
@@ -44,6 +47,7 @@ export async function labStatus(labName: string): Promise<LabStatus> {
     api: apiUrl(state.apiPort),
     server,
     fabric: { netns: state.fabricNetns, present: netnsExists(state.fabricNetns) },
+    controls: controls.map((c, i) => ({ name: c.name, netns: c.netns, present: netnsExists(c.netns), underlay: `${c.underlayIp}/${c.prefixLen}`, process: controlStatus[i]! })),
     hosts: state.hosts.map((h, i) => ({ name: h.name, netns: h.netns, present: netnsExists(h.netns), underlay: `${h.underlayIp}/${h.prefixLen}`, agent: agents[i]! })),
     workloads: listWorkloads(state.name).map((w) => ({
       name: w.name,

@@ -1,13 +1,18 @@
-// `lab up`: the underlay, the server in the root namespace (API on 127.0.0.1:PORT and a
-// unix socket), and one agent per host namespace reaching the server through that socket.
-// Whatever exists and runs is kept, so running it again repairs or grows a lab.
+// `lab up`: the underlay, the config API in the root namespace (127.0.0.1:PORT and a unix
+// socket), two control nodes in namespaces of their own on the underlay (following the API
+// through its socket), and one agent per host namespace with sessions to both control nodes
+// over the underlay, as in a real deployment. Whatever exists and runs is kept, so running
+// it again repairs or grows a lab.
 
 import fs from 'node:fs';
 import net from 'node:net';
 import { CliError } from '../cli/client.js';
 import { DeadlineError, pollUntil } from '../util/poll.js';
-import { type Health, agentHealth, serverHealth } from './health.js';
+import { loadToken } from '../control/auth.js';
+import { DEFAULT_CONTROL_PORT } from '../control/defaults.js';
+import { type Health, agentHealth, controlHealth, serverHealth } from './health.js';
 import {
+  CONTROL_NODES,
   DEFAULT_LAB_API_PORT,
   MAX_HOSTS,
   UNDERLAY_PREFIX_LEN,
@@ -15,6 +20,11 @@ import {
   agentSocket,
   apiSocket,
   checkLabName,
+  controlIp,
+  controlLog,
+  controlName,
+  controlSocket,
+  controlToken,
   fabricNetns,
   hostDir,
   hostName,
@@ -28,7 +38,7 @@ import {
 } from './layout.js';
 import { ensureUnderlay, inNetns } from './netns.js';
 import { AGENT_GRACE_MS, CIRRUS_BIN, type ProcessRecord, isRunning, logTail, spawnDetached, stopProcess } from './processes.js';
-import { type LabState, readState, withLabLock, writeState } from './state.js';
+import { type ControlRecord, type LabState, readState, withLabLock, writeState } from './state.js';
 
 export interface UpOptions {
   name: string;
@@ -67,18 +77,33 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
     // Recorded before anything is made: `lab down` finds a half-built lab after a crash.
     writeState(state);
 
-    await ensureUnderlay(state.fabricNetns, state.hosts);
-    say(`  underlay: bridge in ${state.fabricNetns}, ${state.hosts.map((h) => `${h.name} ${h.underlayIp}`).join(', ')}`);
+    state.controls ??= [];
+    for (let k = state.controls.length + 1; k <= CONTROL_NODES; k++) {
+      state.controls.push({ name: controlName(k), netns: hostNetns(lab, controlName(k)), underlayIp: controlIp(k), prefixLen: UNDERLAY_PREFIX_LEN });
+    }
+    writeState(state);
+    await ensureUnderlay(state.fabricNetns, [...state.hosts, ...state.controls]);
+    say(`  underlay: bridge in ${state.fabricNetns}, ${[...state.hosts, ...state.controls].map((h) => `${h.name} ${h.underlayIp}`).join(', ')}`);
 
     fs.mkdirSync(serverDir(lab), { recursive: true });
     if (!isRunning(state.server, marker)) {
-      const args = [CIRRUS_BIN, 'up', '--data', serverDir(lab), '--listen', `127.0.0.1:${state.apiPort}`, '--socket', apiSocket(lab)];
+      const args = [CIRRUS_BIN, 'api', '--data', serverDir(lab), '--listen', `127.0.0.1:${state.apiPort}`, '--socket', apiSocket(lab)];
       state.server = spawnDetached(process.execPath, args, serverLog(lab));
       writeState(state);
       say(`  server: started (pid ${state.server.pid})`);
     } else say(`  server: running (pid ${state.server.pid})`);
     await waitReady('server', state.server, marker, () => serverHealth(state.apiPort));
     say(`  server: API on http://127.0.0.1:${state.apiPort} and ${apiSocket(lab)}`);
+
+    loadToken(controlToken(lab), true);
+    for (const c of state.controls) await startControl(state, c, marker, say);
+    await Promise.all(
+      state.controls.map(async (c) => {
+        await waitReady(`control node ${c.name}`, c.process, marker, () => controlHealth(lab, c.name));
+        say(`  control node ${c.name}: agents on ws://${c.underlayIp}:${DEFAULT_CONTROL_PORT}`);
+      }),
+    );
+    const controls = state.controls.map((c) => `ws://${c.underlayIp}:${DEFAULT_CONTROL_PORT}`).join(',');
 
     for (const h of state.hosts) {
       if (isRunning(h.agent, marker)) {
@@ -91,7 +116,10 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
         await stopProcess(h.agent, marker, AGENT_GRACE_MS);
       }
       fs.mkdirSync(hostDir(lab, h.name), { recursive: true });
-      const agent = [CIRRUS_BIN, '--api', `unix:${apiSocket(lab)}`, 'agent', '--host', h.name, '--underlay-ip', h.underlayIp, '--state', hostDir(lab, h.name), '--port-socket', agentSocket(lab, h.name), '--introspect-socket', introspectSocket(lab, h.name)];
+      const agent = [
+        CIRRUS_BIN, 'agent', '--host', h.name, '--underlay-ip', h.underlayIp, '--state', hostDir(lab, h.name), '--control', controls, '--control-token-file', controlToken(lab),
+        '--port-socket', agentSocket(lab, h.name), '--introspect-socket', introspectSocket(lab, h.name),
+      ];
       h.agent = spawnDetached('ip', ['netns', 'exec', h.netns, process.execPath, ...agent], agentLog(lab, h.name));
       writeState(state);
       say(`  agent ${h.name}: started in ${h.netns} (pid ${h.agent.pid})`);
@@ -104,6 +132,23 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
     );
     return state;
   });
+}
+
+/** Starts control node `c` in its namespace unless it runs there already. */
+async function startControl(state: LabState, c: ControlRecord, marker: string, say: Say): Promise<void> {
+  const lab = state.name;
+  if (isRunning(c.process, marker)) {
+    if (inNetns(c.process.pid, c.netns)) return say(`  control node ${c.name}: running in ${c.netns} (pid ${c.process.pid})`);
+    await stopProcess(c.process, marker, AGENT_GRACE_MS);
+  }
+  fs.mkdirSync(hostDir(lab, c.name), { recursive: true });
+  const args = [
+    CIRRUS_BIN, '--api', `unix:${apiSocket(lab)}`, 'control', '--name', c.name, '--listen', `0.0.0.0:${DEFAULT_CONTROL_PORT}`,
+    '--token-file', controlToken(lab), '--socket', controlSocket(lab, c.name),
+  ];
+  c.process = spawnDetached('ip', ['netns', 'exec', c.netns, process.execPath, ...args], controlLog(lab, c.name));
+  writeState(state);
+  say(`  control node ${c.name}: started in ${c.netns} (pid ${c.process.pid})`);
 }
 
 /** Polls `probe` until healthy; fails early, with its log, if the process exits. */

@@ -11,6 +11,7 @@ export interface ControlRoleOptions {
   /** The shared agent token's file; created (random) when missing. */
   tokenFile: string;
   tls?: TlsFiles;
+  socket?: string;
 }
 
 export interface ControlRole {
@@ -28,6 +29,7 @@ export async function startControl(opts: ControlRoleOptions): Promise<ControlRol
     port: opts.listen.port,
     name: opts.name,
     token: loadToken(opts.tokenFile, true),
+    ...(opts.socket ? { socket: opts.socket } : {}),
     ...(tls.cert && tls.key ? { tls: { cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}) } } : {}),
   });
   const url = await node.start();

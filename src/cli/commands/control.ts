@@ -13,6 +13,7 @@ interface ControlCliOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  socket?: string;
 }
 
 export const defaultTokenFile = (): string => `${process.env['CIRRUS_DATA'] ?? DEFAULT_DATA_DIR}/control.token`;
@@ -27,6 +28,7 @@ export function controlCommands(program: Command): void {
     .option('--tls-cert <file>', 'serve wss:// with this certificate (PEM)')
     .option('--tls-key <file>', 'the certificate\'s key (PEM)')
     .option('--tls-ca <file>', 'require agents to present a certificate signed by this CA (mTLS)')
+    .option('--socket <path>', 'also serve /healthz, /metrics and /agents on this unix socket')
     .action(async (opts: ControlCliOptions, cmd: Command) => {
       const api = cmd.optsWithGlobals<{ api?: string }>().api ?? process.env['CIRRUS_API'] ?? 'http://127.0.0.1:8082';
       const { parseListen } = await import('../../roles/api.js');
@@ -42,6 +44,7 @@ export function controlCommands(program: Command): void {
         listen,
         name: opts.name,
         tokenFile: opts.tokenFile,
+        ...(opts.socket ? { socket: opts.socket } : {}),
         tls: { ...(opts.tlsCert ? { cert: opts.tlsCert } : {}), ...(opts.tlsKey ? { key: opts.tlsKey } : {}), ...(opts.tlsCa ? { ca: opts.tlsCa } : {}) },
       }).catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'EADDRINUSE') throw new CliError(`${e.message}: is another control node running here? (--listen)`);

@@ -33,7 +33,7 @@ export function labCommands(program: Command): void {
   nameOption(
     lab
       .command('up')
-      .description('build the lab or repair what is missing: underlay, server (API on 127.0.0.1:PORT), one agent per host; waits until all answer')
+      .description('build the lab or repair what is missing: underlay, server (API on 127.0.0.1:PORT), two control nodes, one agent per host; waits until all answer')
       .requiredOption('--hosts <n>', 'number of hosts, named h1..hN', integer)
       .option('--api-port <port>', 'API port on 127.0.0.1 (default 8082, or the port the lab already has)', integer)
       .option('--demo', 'also build the demo topology: networks red and green, workloads service-1 (h1) and client-1 (h2) in red, green-1 (h2) in green'),
@@ -107,7 +107,7 @@ next:
     if (code !== 0) throw new CommanderError(code, 'cirrus.lab.exec', '');
   });
 
-  nameOption(lab.command('status').description('hosts (namespace, underlay address, agent and its health), the server, workloads')).action(
+  nameOption(lab.command('status').description('control nodes and hosts (namespace, underlay address, process and its health), the server, workloads')).action(
     async (opts: NameOpt, cmd: Command) => {
       const ctx = contextOf(cmd);
       const s = await labStatus(opts.name);
@@ -138,8 +138,10 @@ next:
 }
 
 function printHosts(s: LabStatus): void {
+  const row = (name: string, netns: string, present: boolean, underlay: string, role: string, p: LabStatus['server']) =>
+    ({ host: name, namespace: present ? netns : `${netns} (missing)`, underlay, role, pid: p.running ? p.pid : null, health: p.health });
   printTable(
-    s.hosts.map((h) => ({ host: h.name, namespace: h.present ? h.netns : `${h.netns} (missing)`, underlay: h.underlay, agent_pid: h.agent.running ? h.agent.pid : null, agent: h.agent.health })),
-    ['host', 'namespace', 'underlay', 'agent_pid', 'agent'],
+    [...s.controls.map((c) => row(c.name, c.netns, c.present, c.underlay, 'control', c.process)), ...s.hosts.map((h) => row(h.name, h.netns, h.present, h.underlay, 'agent', h.agent))],
+    ['host', 'namespace', 'underlay', 'role', 'pid', 'health'],
   );
 }
