@@ -133,7 +133,7 @@ export class Agent {
     const state = this.portIndex.get(vmiUuid);
     if (!registration.enabled) return { registration, ...(state ? { state } : {}), status: 'disabled' };
     const pending = this.pendingIndex.get(vmiUuid);
-    if (pending) return { registration, status: 'pending', reason: pending };
+    if (pending) return { registration, status: 'pending', reason: this.control.synced ? pending : `${pending}; no control node is reachable (headless: forwarding on the last state), so this host may not know the interface yet` };
     if (!state) return { registration, status: 'pending', reason: this.control.doc ? 'not reconciled yet' : 'no configuration from a control node yet' };
     const failed = this.last?.failedPorts.get(vmiUuid);
     if (failed) return { registration, state, status: 'failed', reason: failed };

@@ -63,6 +63,11 @@ export class ControlClient extends EventEmitter<ControlEvents> {
     return this.current;
   }
 
+  /** Whether a control node session is in sync (false: headless, forwarding on the last document). */
+  get synced(): boolean {
+    return !!this.active;
+  }
+
   /** Connected control nodes, the active one first. */
   status(): { url: string; node?: string; synced: boolean; active: boolean; seq: number }[] {
     return [...this.sessions.values()]

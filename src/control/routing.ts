@@ -208,12 +208,11 @@ export class RoutingEngine {
       doc.frags.set(n, fresh);
     }
     doc.interest = interest;
-    if (refreshInterest) {
-      const leaks = new Map<string, Rec>();
-      for (const n of mine.keys()) for (const peer of this.leaks.get(n) ?? []) if (this.instances.get(peer)?.info) leaks.set(leakKey(n, peer), rec({ network: n, peer }));
-      diffInto(doc.leaks, leaks, delta);
-      doc.leaks = leaks;
-    }
+    // Always: a leak entry also depends on its peer having a subnet, which a dirty peer may have gained or lost.
+    const leaks = new Map<string, Rec>();
+    for (const n of mine.keys()) for (const peer of this.leaks.get(n) ?? []) if (this.instances.get(peer)?.info) leaks.set(leakKey(n, peer), rec({ network: n, peer }));
+    diffInto(doc.leaks, leaks, delta);
+    doc.leaks = leaks;
     return delta;
   }
 
@@ -254,6 +253,7 @@ export class RoutingEngine {
       const iip = this.primaryIp(vmi);
       if (iip) contributors.push(iip.uuid);
       const port = this.port(vmi, n, iip, subnets);
+      if (port.vm) contributors.push(port.vm.uuid); // its name is in the entry
       let list = ports.get(host);
       if (!list) ports.set(host, (list = []));
       list.push([portKey(vmi.uuid), rec(port)]);
@@ -261,6 +261,8 @@ export class RoutingEngine {
       if (!vtepOf.has(host)) {
         contributors.push(`host:${host}`);
         const router = this.view.get(this.view.uuidByName('virtual-router', ['default-global-system-config', host]) ?? '')?.obj;
+        // By uuid too: a deleted router is no longer in the view to name its host.
+        if (router) contributors.push(router.uuid);
         const ip = router?.props['virtual_router_ip_address'] as string | undefined;
         vtepOf.set(host, ip && isIpv4(ip) ? ip : undefined);
       }

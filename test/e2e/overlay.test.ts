@@ -1,13 +1,17 @@
-// Networks that span hosts: workloads of one network on two hosts reach each other over
-// the VXLAN overlay (ping and TCP), the same subnet in two networks spanning the same
-// hosts keeps them apart, networks stay isolated across hosts, and a workload moved to
-// another host with the same address is reachable again.
+// Networks that span hosts, on a 3-host lab with two control nodes: workloads of one
+// network on different hosts reach each other over the VXLAN overlay (ping and TCP), the
+// same subnet in two networks spanning the same hosts keeps them apart, networks stay
+// isolated across hosts unless a policy connects them, a workload moved to another host
+// with the same address is reachable again, a control node killed under a continuous ping
+// loses nothing, and with every control node down forwarding goes on (new ports work once
+// one is back).
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { pollUntil } from '../../src/util/poll.js';
+import type { LabStatus } from '../../src/lab/status.js';
 import { CIRRUS, freePort } from '../support/server.js';
 
 if (process.getuid?.() !== 0) throw new Error('test/e2e needs root: hosts are network namespaces');
@@ -44,15 +48,19 @@ const tcp = (from: string, to: string) =>
 before(async () => {
   const port = await freePort();
   api = `http://127.0.0.1:${port}`;
-  await cirrus('lab', 'up', '--hosts', '2', '--name', LAB, '--api-port', String(port));
+  await cirrus('lab', 'up', '--hosts', '3', '--name', LAB, '--api-port', String(port));
   await cirrus('network', 'create', 'red', '--subnet', '10.10.0.0/24');
   await cirrus('network', 'create', 'blue', '--subnet', '10.10.0.0/24');
+  await cirrus('network', 'create', 'green', '--subnet', '10.30.0.0/24');
   await add('r1', 'h1', 'red', '10.10.0.3');
   await add('r2', 'h2', 'red', '10.10.0.4');
   await add('b1', 'h1', 'blue', '10.10.0.4');
   await add('b2', 'h2', 'blue', '10.10.0.3');
   await add('b3', 'h2', 'blue', '10.10.0.20');
-  for (const w of ['r2', 'b1', 'b3']) serve(w);
+  await add('r3', 'h3', 'red', '10.10.0.30');
+  await add('g3', 'h3', 'green', '10.30.0.5');
+  await add('g1', 'h1', 'green', '10.30.0.6');
+  for (const w of ['r2', 'b1', 'b3', 'g3']) serve(w);
   count('b3');
 });
 
@@ -61,9 +69,11 @@ after(async () => {
   await cirrus('lab', 'down', '--name', LAB).catch(() => undefined);
 });
 
-test('one network on two hosts: ping and TCP over the overlay, both ways', async () => {
+test('one network on three hosts: ping and TCP over the overlay, both ways', async () => {
   await waitPing('r1', '10.10.0.4');
   await waitPing('r2', '10.10.0.3');
+  await waitPing('r3', '10.10.0.3');
+  await waitPing('r2', '10.10.0.30');
   await pollUntil('TCP r1 -> r2', async () => ((await tcp('r1', '10.10.0.4')) === W('r2') ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
 });
 
@@ -101,4 +111,60 @@ test('a packet too big for the overlay gets ICMP frag-needed back; a large TCP t
   } finally {
     await inside('b1', 'ip', 'link', 'set', 'eth0', 'mtu', '1450');
   }
+});
+
+test('two networks talk across hosts only while a policy of each lets them', async () => {
+  const tcpTo = (want: string) => pollUntil(`TCP r1 -> g3 ${want}`, async () => ((await tcp('r1', '10.30.0.5')) === want ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+  await waitPing('g1', '10.30.0.5');
+  assert.equal(await pings('r1', '10.30.0.5'), false, 'red and green: isolated by default');
+  await cirrus('policy', 'create', 'red-green', '--rule', 'pass any red <> green');
+  await cirrus('policy', 'attach', 'red-green', '--network', 'red');
+  assert.equal(await pings('r1', '10.30.0.5'), false, 'one side allowing is not enough');
+  await cirrus('policy', 'attach', 'red-green', '--network', 'green');
+  await waitPing('r1', '10.30.0.5');
+  await tcpTo(W('g3'));
+  await waitPing('g3', '10.10.0.30');
+  assert.equal(await pings('b1', '10.30.0.5'), false, 'blue, not named by the policy, stays out');
+  await cirrus('policy', 'detach', 'red-green', '--network', 'green');
+  await pollUntil('red and green isolated again', async () => ((await pings('r1', '10.30.0.5')) ? undefined : true), { timeoutMs: 15_000, intervalMs: 100 });
+});
+
+/** The lab's control nodes (name, pid), from `lab status`. */
+async function controlPids(): Promise<Map<string, number>> {
+  const s = JSON.parse((await cirrus('-o', 'json', 'lab', 'status', '--name', LAB)).stdout) as LabStatus;
+  return new Map(s.controls.filter((c) => c.process.running).map((c) => [c.name, c.process.pid!]));
+}
+
+/** A ping of ~5 s (250 packets, 20 ms apart) from `from` to `to`; resolves to its summary line. */
+function continuousPing(from: string, to: string): Promise<string> {
+  return inside(from, 'ping', '-q', '-i', '0.02', '-c', '250', '-W', '1', to).then(
+    (r) => r.stdout,
+    (e: { stdout: string }) => e.stdout,
+  );
+}
+
+test('kill -9 of a control node under a continuous cross-host ping: no loss, and the survivor keeps updating agents', async () => {
+  const pids = await controlPids();
+  assert.equal(pids.size, 2, 'two control nodes run');
+  const ping = continuousPing('r1', '10.10.0.30');
+  process.kill(pids.get('c1')!, 'SIGKILL');
+  // A port made while c1 is dead reaches the other hosts through c2.
+  await add('r4', 'h2', 'red', '10.10.0.40');
+  await waitPing('r3', '10.10.0.40');
+  const summary = await ping;
+  assert.match(summary, / 0% packet loss/, summary);
+  assert.match(summary, /250 packets transmitted/, summary);
+});
+
+test('with every control node down forwarding goes on; ports added after one is back work', async () => {
+  const pids = await controlPids();
+  const ping = continuousPing('r3', '10.10.0.3');
+  for (const pid of pids.values()) process.kill(pid, 'SIGKILL');
+  const summary = await ping;
+  assert.match(summary, / 0% packet loss/, `headless: ${summary}`);
+  await cirrus('lab', 'up', '--hosts', '3', '--name', LAB);
+  assert.equal((await controlPids()).size, 2, 'lab up restarted both control nodes');
+  await add('r5', 'h1', 'red', '10.10.0.50');
+  await waitPing('r3', '10.10.0.50');
+  await waitPing('r5', '10.10.0.40');
 });
