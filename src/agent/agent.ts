@@ -79,6 +79,7 @@ export class Agent {
   start(): void {
     this.control.on('change', () => this.schedule());
     this.control.on('status', () => this.m.sessions.set(this.control.status().filter((s) => s.synced).length));
+    this.publishPorts();
     this.control.start();
     this.timer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 10_000);
     this.watchKernel();
@@ -103,6 +104,7 @@ export class Agent {
    */
   async addPort(reg: PortRegistration, waitMs = 0): Promise<PortStatus> {
     this.registry.put(reg);
+    this.publishPorts();
     await this.reconciled(this.schedule());
     const deadline = Date.now() + waitMs;
     let status = this.portStatus(reg.vmiUuid)!;
@@ -115,6 +117,7 @@ export class Agent {
 
   async deletePort(vmiUuid: string): Promise<boolean> {
     const existed = this.registry.delete(vmiUuid);
+    if (existed) this.publishPorts();
     if (existed) await this.reconciled(this.schedule());
     return existed;
   }
@@ -147,6 +150,11 @@ export class Agent {
 
   get state(): { host: HostState | undefined; last: ReconcileResult | undefined } {
     return { host: this.hostState, last: this.last };
+  }
+
+  /** Tells the control nodes which interfaces are registered here. */
+  private publishPorts(): void {
+    this.control.setPorts(this.registry.list().map((r) => r.vmiUuid));
   }
 
   // ---- reconciliation --------------------------------------------------------------------

@@ -51,6 +51,7 @@ export class ControlClient extends EventEmitter<ControlEvents> {
   private timer: NodeJS.Timeout | undefined;
   private saveTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private ports: string[] = [];
 
   constructor(private readonly opts: ControlClientOptions) {
     super();
@@ -73,6 +74,16 @@ export class ControlClient extends EventEmitter<ControlEvents> {
     return [...this.sessions.values()]
       .map((s) => ({ url: s.url, ...(s.node ? { node: s.node } : {}), synced: s.synced, active: s === this.active, seq: s.seq }))
       .sort((a, b) => Number(b.active) - Number(a.active));
+  }
+
+  /** The interfaces registered here (sent to every control node now and on each reconnect). */
+  setPorts(vmis: string[]): void {
+    this.ports = vmis;
+    for (const s of this.sessions.values()) if (s.ws.readyState === WebSocket.OPEN) this.sendPorts(s.ws);
+  }
+
+  private sendPorts(ws: WebSocket): void {
+    ws.send(JSON.stringify({ type: 'ports', vmis: this.ports }));
   }
 
   start(): void {
@@ -117,6 +128,7 @@ export class ControlClient extends EventEmitter<ControlEvents> {
     ws.on('open', () => {
       alive();
       ws.send(JSON.stringify({ type: 'hello', host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}) }));
+      this.sendPorts(ws);
     });
     ws.on('ping', alive);
     ws.on('message', (data) => {

@@ -65,6 +65,14 @@ export const Hello = Type.Object({
 });
 export type Hello = Static<typeof Hello>;
 
+/**
+ * Agent → control node, after hello and whenever they change: the interfaces registered on
+ * the host. An interface without a host binding in the configuration (TF's manual flow:
+ * the port is added to the agent, nothing says where) gets bound to this host.
+ */
+export const Ports = Type.Object({ type: Type.Literal('ports'), vmis: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 100_000 }) });
+export type Ports = Static<typeof Ports>;
+
 export const Sync = Type.Object({ type: Type.Literal('sync'), seq: Type.Integer({ minimum: 0 }), node: Type.String(), entries: Type.Array(EntrySchema) });
 export type Sync = Static<typeof Sync>;
 
@@ -80,6 +88,7 @@ export type ControlMessage = Sync | Delta;
 
 const ajv = new Ajv({ strict: false });
 const checkHello = ajv.compile<Hello>(Hello);
+const checkPorts = ajv.compile<Ports>(Ports);
 const checkControl = ajv.compile<ControlMessage>(Type.Union([Sync, Delta]));
 
 function parse<T>(data: string, check: ((v: unknown) => v is T) & { errors?: unknown }, what: string): T {
@@ -94,4 +103,5 @@ function parse<T>(data: string, check: ((v: unknown) => v is T) & { errors?: unk
 }
 
 export const parseHello = (data: string): Hello => parse(data, checkHello, 'hello');
+export const parsePorts = (data: string): Ports => parse(data, checkPorts, 'ports');
 export const parseControlMessage = (data: string): ControlMessage => parse(data, checkControl, 'control message');

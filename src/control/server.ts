@@ -16,8 +16,8 @@ import type { Change } from '../store/store.js';
 import { requestJson } from '../util/http-client.js';
 import { listenUnix } from '../util/unix-listener.js';
 import { bearerMatches } from './auth.js';
-import { type Delta as Sent, type Hello, PROTOCOL_PATH, parseHello } from './protocol.js';
-import { type Delta, RoutingEngine } from './routing.js';
+import { type Delta as Sent, type Hello, PROTOCOL_PATH, parseHello, parsePorts } from './protocol.js';
+import { type Delta, RoutingEngine, bindingHost } from './routing.js';
 
 export interface ControlOptions {
   /** Config API: http://HOST:PORT or unix:/PATH. */
@@ -52,6 +52,9 @@ export class ControlNode {
   private readonly mirror: ConfigMirror;
   private engine: RoutingEngine | undefined;
   private readonly sessions = new Map<string, Set<Session>>();
+  /** Interfaces agents registered (vmi → host), bound in the configuration when nothing binds them yet. */
+  private readonly claims = new Map<string, string>();
+  private readonly binding = new Set<string>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   private app: FastifyInstance | undefined;
   private pinger: NodeJS.Timeout | undefined;
@@ -148,7 +151,13 @@ export class ControlNode {
       if (!set) this.sessions.set(hello.host, (set = new Set()));
       set.add(session);
       this.m.agents.inc();
-      ws.on('message', () => ws.close(4002, 'agents only say hello'));
+      ws.on('message', (msg) => {
+        try {
+          this.claim(hello.host, parsePorts(String(msg)).vmis);
+        } catch (e) {
+          ws.close(4002, (e as Error).message.slice(0, 120));
+        }
+      });
       ws.on('close', () => this.drop(session));
       void this.registerRouter(hello);
       if (this.engine) this.sync(session);
@@ -200,6 +209,35 @@ export class ControlNode {
     for (const c of changes) if (c.key.startsWith(Keys.objectPrefix)) changed.add(c.key.slice(c.key.lastIndexOf('/') + 1));
     if (changed.size) this.fanOut(this.engine.update(changed));
     end();
+    for (const uuid of changed) {
+      const host = this.claims.get(uuid);
+      if (host) void this.bind(uuid, host);
+    }
+  }
+
+  /** A host's registered interfaces: the unbound ones get bound to it. */
+  private claim(host: string, vmis: string[]): void {
+    for (const [vmi, h] of this.claims) if (h === host) this.claims.delete(vmi);
+    for (const vmi of vmis) {
+      this.claims.set(vmi, host);
+      void this.bind(vmi, host);
+    }
+  }
+
+  private async bind(vmi: string, host: string): Promise<void> {
+    const obj = this.mirror.view?.get(vmi)?.obj;
+    if (!obj || obj.type !== 'virtual-machine-interface' || bindingHost(obj) || this.binding.has(vmi)) return;
+    const pairs = ((obj.props['virtual_machine_interface_bindings'] as { key_value_pair?: { key: string; value?: string }[] } | undefined)?.key_value_pair ?? []).filter((p) => p.key !== 'host_id');
+    this.binding.add(vmi);
+    try {
+      await requestJson(this.opts.api, 'PUT', `/virtual-machine-interface/${vmi}`, {
+        'virtual-machine-interface': { virtual_machine_interface_bindings: { key_value_pair: [...pairs, { key: 'host_id', value: host }] } },
+      });
+    } catch (e) {
+      console.error(`cirrus control: cannot bind interface ${vmi} to ${host}: ${(e as Error).message}`);
+    } finally {
+      this.binding.delete(vmi);
+    }
   }
 
   private fanOut(deltas: Map<string, Delta>): void {
