@@ -75,7 +75,7 @@ export function spawnDetached(cmd: string, args: string[], log: string): Process
 }
 
 /** SIGKILL costs an agent nothing (it flushes nothing, its registrations are on disk): a short grace will do. */
-export const AGENT_GRACE_MS = 2_000;
+export const AGENT_GRACE_MS = 5_000;
 
 export type StopResult = 'stopped' | 'killed' | 'not running';
 

@@ -41,7 +41,7 @@ const host = (...ports: PortState[]): HostState => ({
 /** The kernel exactly as desired (what a converged host looks like). */
 function converged(h: HostState): KernelState {
   const d = desiredState(h).kernel;
-  return { links: new Map(d.links), routes: new Map(d.routes), rules: new Map(d.rules), neighs: new Map(d.neighs), marks: { ip: new Map(d.marks.ip), arp: new Map(d.marks.arp) } };
+  return { links: new Map(d.links), routes: new Map(d.routes), rules: new Map(d.rules), neighs: new Map(d.neighs), addresses: new Set(d.addresses), marks: { ip: new Map(d.marks.ip), arp: new Map(d.marks.arp) } };
 }
 
 test('desired state: per network a table (unreachable default, local service addresses) and a mark rule; per port a route, a neighbour, a mark', () => {
@@ -99,7 +99,7 @@ test('missing pieces are added; extra owned pieces are removed, rules before the
 test('a missing veth of a create-mode port is created; an adopted interface that is missing waits', () => {
   const created = port('a', 'cv-a', '10.0.0.3');
   const adopted = port('b', 'veth1', '10.0.0.4', 'red', { mode: 'adopt', hostIf: 'veth1' });
-  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: undefined, arp: undefined } });
+  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), marks: { ip: undefined, arp: undefined } });
   assert.deepEqual(p.create.map((x) => x.hostIf), ['cv-a']);
   const lines = p.commands.map((c) => c.line);
   assert.ok(lines.includes('route replace 10.0.0.3/32 dev cv-a scope link table 1000001 proto 77'), 'the new port is routed in the same pass');
@@ -135,7 +135,7 @@ test('overlay: the VXLAN device, tun_id rules, the underlay rule, an encapsulate
   const d = desiredState(h);
   assert.deepEqual(d.kernel.links.get('cvx'), { up: true, identity: '02:cc:0a:fe:00:01' }, 'the MAC comes from the underlay address');
   assert.deepEqual([...d.kernel.rules.values()].filter((r) => r.tunId !== undefined).map((r) => `${r.pref} ${r.tunId} ${r.table}`).sort(), ['10001 1 1000001', '10001 5000 1000002']);
-  const p = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: new Map(), arp: new Map() } });
+  const p = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), marks: { ip: new Map(), arp: new Map() } });
   const lines = p.commands.map((c) => c.line);
   const route = 'route replace 10.0.0.9/32 encap ip id 1 dst 10.254.0.2 via 10.254.0.2 dev cvx onlink table 1000001 proto 77';
   assert.ok(lines.indexOf('link add cvx mtu 1450 type vxlan external dstport 4789 nolearning') < lines.indexOf(route));
@@ -149,4 +149,17 @@ test('overlay: the VXLAN device, tun_id rules, the underlay rule, an encapsulate
   assert.ok(lines.includes('rule add pref 10001 tun_id 5000 lookup 1000002'));
   assert.ok(lines.includes('route replace 10.0.0.0/24 dev cvx scope link table 1000001 proto 77'), 'every subnet address answers ARP');
   assert.ok(lines.includes('rule add pref 9000 iif lo ipproto udp dport 4789 lookup 254'), "the tunnel's own lookup goes to the underlay's table");
+});
+
+test('service addresses live on the service device (the host can answer from them), once even when networks share one', () => {
+  const a = port('a', 'cv-a', '10.0.0.3');
+  const h = host(a);
+  const twin = { ...h.networks[0]!, uuid: 'blue', id: 2, table: 1_000_002 };
+  const d = desiredState({ ...h, networks: [...h.networks, twin] });
+  assert.deepEqual([...d.kernel.addresses].sort(), [...new Set(h.networks[0]!.serviceAddresses)].sort());
+  const lines = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(['10.99.0.1']), marks: { ip: new Map(), arp: new Map() } }).commands.map((c) => c.line);
+  assert.ok(lines.includes('link add cvsvc type bridge'));
+  for (const addr of d.kernel.addresses) assert.equal(lines.filter((l) => l === `addr add ${addr}/32 dev cvsvc`).length, 1);
+  assert.ok(lines.includes('addr del 10.99.0.1/32 dev cvsvc'), 'an address no network has any more goes');
+  assert.equal(desiredState({ ...h, networks: [], ports: [] }).kernel.links.has('cvsvc'), false, 'no networks, no device');
 });

@@ -10,7 +10,7 @@ import { Reconciler } from '../../src/agent/dataplane/reconciler.js';
 import type { HostState } from '../../src/agent/host-state.js';
 
 class FakeKernel implements Kernel {
-  state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: undefined, arp: undefined } };
+  state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), marks: { ip: undefined, arp: undefined } };
   scripts: string[][] = [];
   batches: { lines: string[] }[] = [];
   workloads: WorkloadConfig[] = [];

@@ -13,6 +13,7 @@ import {
   NFT_PORT_MARKS,
   NFT_TABLE,
   type NftFamily,
+  SERVICE_DEV,
   TUNNEL_RULE_PREF,
   UNDERLAY_RULE_PREF,
   VXLAN_PORT,
@@ -85,6 +86,10 @@ interface IpRule {
   dport?: number;
   table?: string;
 }
+interface IpAddr {
+  ifname: string;
+  addr_info?: { local: string; prefixlen: number }[];
+}
 interface IpNeigh {
   dst: string;
   dev: string;
@@ -120,19 +125,20 @@ async function readMarks(family: NftFamily): Promise<Map<string, number> | undef
 
 export class LinuxKernel implements Kernel {
   async read(owns: (ifname: string) => boolean): Promise<KernelState> {
-    // One `ip` process for the four dumps, IPv4 only, links in brief form: at a thousand
+    // One `ip` process for the five dumps, IPv4 only, links in brief form: at a thousand
     // ports this is most of a no-change reconcile.
     const [r, ipMarks, arpMarks] = await Promise.all([
-      run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\n`),
+      run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\naddr show\n`),
       readMarks('ip'),
       readMarks('arp'),
     ]);
     const parts = r.stdout.trim().split('\n');
-    if (r.code !== 0 || parts.length !== 4) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
+    if (r.code !== 0 || parts.length !== 5) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
     // An encapsulated route prints "dst" twice (the prefix, then the tunnel's): rename the second.
     parts[1] = parts[1]!.replace(/"encap":"ip","id":(\d+),"src":"([^"]*)","dst":/g, '"encap":"ip","id":$1,"encap_src":"$2","encap_dst":');
-    const [links, routes, rules, neighs] = parts.map((p) => JSON.parse(p) as unknown[]) as [IpLink[], IpRoute[], IpRule[], IpNeigh[]];
-    const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: ipMarks, arp: arpMarks } };
+    const [links, routes, rules, neighs, addrs] = parts.map((p) => JSON.parse(p) as unknown[]) as [IpLink[], IpRoute[], IpRule[], IpNeigh[], IpAddr[]];
+    const addresses = addrs.find((a) => a.ifname === SERVICE_DEV)?.addr_info?.filter((a) => a.prefixlen === 32).map((a) => a.local) ?? [];
+    const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(addresses), marks: { ip: ipMarks, arp: arpMarks } };
     for (const l of links) if (owns(l.ifname)) state.links.set(l.ifname, { up: l.flags?.includes('UP') ?? false, identity: l.address });
     for (const r of routes) {
       const table = Number(r.table);

@@ -12,6 +12,7 @@ import {
   NFT_TABLE,
   type NftFamily,
   MAIN_TABLE,
+  SERVICE_DEV,
   TUNNEL_RULE_PREF,
   UNDERLAY_RULE_PREF,
   VXLAN_DEV,
@@ -61,6 +62,8 @@ export interface KernelState {
   routes: Map<string, Route>;
   rules: Map<string, Rule>;
   neighs: Map<string, Neigh>;
+  /** Addresses (/32) on the service device. */
+  addresses: Set<string>;
   /** Interface → mark entries of each family's nftables map; undefined: the table is missing. */
   marks: Record<NftFamily, Map<string, number> | undefined>;
 }
@@ -79,7 +82,7 @@ export interface Desired {
 
 export function desiredState(host: HostState): Desired {
   const marks = new Map<string, number>();
-  const kernel: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), marks: { ip: marks, arp: marks } };
+  const kernel: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), marks: { ip: marks, arp: marks } };
   const ports = new Map<string, PortState>();
   const sysctls: Desired['sysctls'] = new Map();
   const add = <T>(m: Map<string, T>, key: (v: T) => string, v: T) => m.set(key(v), v);
@@ -89,8 +92,12 @@ export function desiredState(host: HostState): Desired {
     add(kernel.routes, routeKey, { table: n.table, type: 'unreachable', dst: 'default' });
     add(kernel.rules, ruleKey, { pref: NETWORK_RULE_PREF, fwmark: markOf(n.table), table: n.table });
     if (host.underlayIp) add(kernel.rules, ruleKey, { pref: TUNNEL_RULE_PREF, tunId: n.vni, table: n.table });
-    for (const a of n.serviceAddresses) add(kernel.routes, routeKey, { table: n.table, type: 'local', dst: a, dev: 'lo' });
+    for (const a of n.serviceAddresses) {
+      add(kernel.routes, routeKey, { table: n.table, type: 'local', dst: a, dev: 'lo' });
+      kernel.addresses.add(a);
+    }
   }
+  if (kernel.addresses.size) kernel.links.set(SERVICE_DEV, { up: true });
   if (host.underlayIp) {
     kernel.links.set(VXLAN_DEV, { up: true, identity: vxlanMac(host.underlayIp) });
     sysctls.set(VXLAN_DEV, [{ path: `net/ipv6/conf/${VXLAN_DEV}/disable_ipv6`, value: '1' }]);
@@ -142,6 +149,8 @@ export function desiredState(host: HostState): Desired {
 export const HOST_SYSCTLS = [
   { path: 'net/ipv4/ip_forward', value: '1' },
   { path: 'net/ipv4/fwmark_reflect', value: '1' },
+  // Connections accepted by the host's services (on a service address) answer through the network's table.
+  { path: 'net/ipv4/tcp_fwmark_accept', value: '1' },
   { path: 'net/ipv4/conf/all/rp_filter', value: '0' },
   // Every local workload holds a permanent neighbour entry: the default table (1024
   // entries at most) would overflow past a thousand ports.
@@ -183,6 +192,7 @@ export function plan(desired: Desired, actual: KernelState): Plan {
       if (port?.registration.mode === 'create') create.push(port);
       // The VXLAN device: external (VNI and remote per route), no learning, and the workloads'
       // MTU, so that a larger packet gets ICMP frag-needed back instead of vanishing.
+      if (name === SERVICE_DEV) links.push({ line: `link add ${SERVICE_DEV} type bridge` }, { line: `link set dev ${SERVICE_DEV} up` });
       if (name === VXLAN_DEV) links.push({ line: `link add ${VXLAN_DEV} mtu ${WORKLOAD_MTU} type vxlan external dstport ${VXLAN_PORT} nolearning` }, { line: `link set dev ${VXLAN_DEV} address ${want.identity} up` });
       continue; // an adopted interface that does not exist yet: plumbed when it appears
     }
@@ -190,7 +200,7 @@ export function plan(desired: Desired, actual: KernelState): Plan {
     if (link.up !== want.up) links.push(on(name, `link set dev ${name} ${want.up ? 'up' : 'down'}`));
   }
   // Routes, neighbours and rules need their device: skip those of missing devices.
-  const present = (dev?: string) => dev === undefined || dev === 'lo' || actual.links.has(dev) || create.some((p) => p.hostIf === dev) || (dev === VXLAN_DEV && desired.kernel.links.has(dev));
+  const present = (dev?: string) => dev === undefined || dev === 'lo' || actual.links.has(dev) || create.some((p) => p.hostIf === dev) || ((dev === VXLAN_DEV || dev === SERVICE_DEV) && desired.kernel.links.has(dev));
   for (const [key, r] of desired.kernel.routes) {
     const have = actual.routes.get(key);
     if (present(r.dev) && (!have || have.type !== r.type || have.dev !== r.dev || JSON.stringify(have.encap) !== JSON.stringify(r.encap))) adds.push(on(r.dev, routeCommand('replace', r)));
@@ -201,6 +211,8 @@ export function plan(desired: Desired, actual: KernelState): Plan {
     if (present(n.dev) && (!have || have.mac !== n.mac)) adds.push(on(n.dev, `neigh replace ${n.ip} lladdr ${n.mac} dev ${n.dev} nud permanent proto ${CIRRUS_PROTO}`));
   }
   for (const [key, n] of actual.neighs) if (!desired.kernel.neighs.has(key)) dels.push(on(n.dev, `neigh del ${n.ip} dev ${n.dev}`));
+  for (const a of desired.kernel.addresses) if (!actual.addresses.has(a)) adds.push({ line: `addr add ${a}/32 dev ${SERVICE_DEV}`, dev: SERVICE_DEV });
+  for (const a of actual.addresses) if (!desired.kernel.addresses.has(a)) dels.push({ line: `addr del ${a}/32 dev ${SERVICE_DEV}`, dev: SERVICE_DEV });
   for (const [key, r] of desired.kernel.rules) if (!actual.rules.has(key)) adds.push({ line: ruleCommand('add', r) });
   for (const [key, r] of actual.rules) if (!desired.kernel.rules.has(key)) dels.unshift({ line: ruleCommand('del', r) });
   for (const name of actual.links.keys()) if (!desired.kernel.links.has(name)) dels.push({ line: `link del dev ${name}` });

@@ -68,6 +68,14 @@ export function isValidNetns(ns: string): boolean {
   return NETNS_NAME.test(ns) && ns !== '.' && ns !== '..';
 }
 
+/**
+ * A device holding the networks' service addresses (gateways, DNS) as /32s: the host
+ * answers from them (ping, and the agent's services) only if they are its own addresses; a
+ * `local` route alone receives but cannot reply. An empty bridge: kernels without the
+ * dummy driver (this one) have bridges.
+ */
+export const SERVICE_DEV = 'cvsvc';
+
 /** The host's one VXLAN device (external mode: the VNI and remote come from each route). */
 export const VXLAN_DEV = 'cvx';
 export const VXLAN_PORT = 4789;

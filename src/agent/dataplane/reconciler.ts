@@ -6,7 +6,7 @@
 import type { HostState, PortState } from '../host-state.js';
 import type { BatchError, Kernel } from './kernel.js';
 import { HOST_SYSCTLS, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
-import { HOST_IF_PREFIX, VXLAN_DEV } from './names.js';
+import { HOST_IF_PREFIX, SERVICE_DEV, VXLAN_DEV } from './names.js';
 
 export interface ReconcileResult {
   durationMs: number;
@@ -34,7 +34,7 @@ export class Reconciler {
     const started = performance.now();
     const desired = desiredState(host);
     const adopted = new Set(host.ports.filter((p) => p.registration.mode === 'adopt').map((p) => p.hostIf));
-    const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || adopted.has(name));
+    const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || name === SERVICE_DEV || adopted.has(name));
     const p = plan(desired, actual);
     const errors: BatchError[] = [];
     const failedPorts = new Map<string, string>();
