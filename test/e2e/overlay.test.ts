@@ -74,6 +74,12 @@ test('one network on three hosts: ping and TCP over the overlay, both ways', asy
   await waitPing('r2', '10.10.0.3');
   await waitPing('r3', '10.10.0.3');
   await waitPing('r2', '10.10.0.30');
+  // TF's route introspect on h1 shows the remote address as a VXLAN tunnel to h2.
+  const vrfs = JSON.parse((await cirrus('lab', 'exec', 'h1', '--name', LAB, '--', 'curl', '-s', '127.0.0.1:8085/vrfs')).stdout) as { vrfs: { name: string; network_id: number }[] };
+  const red = vrfs.vrfs.find((v) => v.name.endsWith(':red'))!;
+  const xml = (await cirrus('lab', 'exec', 'h1', '--name', LAB, '--', 'curl', '-s', `127.0.0.1:8085/Snh_Inet4UcRouteReq?vrf_index=${red.network_id}&src_ip=10.10.0.4`)).stdout;
+  assert.match(xml, /<type type="string">tunnel<\/type>/);
+  assert.match(xml, /<dip type="string">10\.254\.0\.2<\/dip>/);
   await pollUntil('TCP r1 -> r2', async () => ((await tcp('r1', '10.10.0.4')) === W('r2') ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
 });
 

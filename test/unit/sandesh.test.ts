@@ -161,6 +161,15 @@ test('Inet4UcRouteResp: RouteUcSandeshData with path_list, nh and the fields TF 
   assert.equal(textAt(at(routes[1]!, 'path_list/list/PathSandeshData/nh/NhSandeshData'), 'itf'), 'lo');
 });
 
+test('a tunnel route shows the other host, the VNI and VXLAN, as TF shows a remote path', () => {
+  const doc = inet4UcRouteResponse([{ prefix: '10.1.0.9', plen: 32, vrf: 'd:p:red:red', vn: 'd:p:red', peer: 'c1', nh: { type: 'tunnel', index: 4, sip: '10.254.0.1', dip: '10.254.0.2', vni: 8388609 } }]);
+  assertTyped(doc);
+  const path = at(parseXml(doc), 'route_list/list/RouteUcSandeshData/path_list/list/PathSandeshData');
+  const nh = at(path, 'nh/NhSandeshData');
+  assert.deepEqual(['type', 'sip', 'dip', 'tunnel_type', 'vrf'].map((k) => textAt(nh, k)), ['tunnel', '10.254.0.1', '10.254.0.2', 'VXLAN', 'd:p:red:red']);
+  assert.deepEqual(['peer', 'vxlan_id', 'active_tunnel_type'].map((k) => textAt(path, k)), ['c1', '8388609', 'VXLAN']);
+});
+
 test('ErrorResp carries the message in resp', () => {
   const root = parseXml(errorResponse("Invalid VRF index '9'"));
   assert.equal(root.name, 'ErrorResp');

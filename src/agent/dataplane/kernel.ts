@@ -68,14 +68,25 @@ interface IpLink {
   address?: string;
   flags?: string[];
 }
-interface IpRoute {
+export interface IpRoute {
   type?: string;
   dst: string;
   dev?: string;
   table?: string;
+  /** "ip" for a tunnel route: VNI `id`, remote `encap_dst`. */
   encap?: string;
   id?: number;
   encap_dst?: string;
+  gateway?: string;
+  protocol?: string;
+  scope?: string;
+  flags?: string[];
+}
+
+/** `ip -j route` output; an encapsulated route prints "dst" twice (the prefix, then the tunnel's): the second becomes `encap_dst`. */
+export function parseIpRoutes(json: string): IpRoute[] {
+  if (!json.trim()) return [];
+  return JSON.parse(json.replace(/"encap":"ip","id":(\d+),"src":"([^"]*)","dst":/g, '"encap":"ip","id":$1,"encap_src":"$2","encap_dst":')) as IpRoute[];
 }
 interface IpRule {
   priority: number;
@@ -134,9 +145,7 @@ export class LinuxKernel implements Kernel {
     ]);
     const parts = r.stdout.trim().split('\n');
     if (r.code !== 0 || parts.length !== 5) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
-    // An encapsulated route prints "dst" twice (the prefix, then the tunnel's): rename the second.
-    parts[1] = parts[1]!.replace(/"encap":"ip","id":(\d+),"src":"([^"]*)","dst":/g, '"encap":"ip","id":$1,"encap_src":"$2","encap_dst":');
-    const [links, routes, rules, neighs, addrs] = parts.map((p) => JSON.parse(p) as unknown[]) as [IpLink[], IpRoute[], IpRule[], IpNeigh[], IpAddr[]];
+    const [links, routes, rules, neighs, addrs] = parts.map((p, i) => (i === 1 ? parseIpRoutes(p) : JSON.parse(p))) as [IpLink[], IpRoute[], IpRule[], IpNeigh[], IpAddr[]];
     const addresses = addrs.find((a) => a.ifname === SERVICE_DEV)?.addr_info?.filter((a) => a.prefixlen === 32).map((a) => a.local) ?? [];
     const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(addresses), marks: { ip: ipMarks, arp: arpMarks } };
     for (const l of links) if (owns(l.ifname)) state.links.set(l.ifname, { up: l.flags?.includes('UP') ?? false, identity: l.address });

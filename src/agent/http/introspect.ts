@@ -8,22 +8,12 @@ import { errorBody } from '../../api/http.js';
 import { type NetworkEntry, type PortEntry, netKey, portKey } from '../../control/protocol.js';
 import { isIpv4 } from '../../util/ipv4.js';
 import type { Agent, PortStatus } from '../agent.js';
-import { run } from '../dataplane/kernel.js';
+import { type IpRoute, parseIpRoutes, run } from '../dataplane/kernel.js';
 import { hostIfName } from '../dataplane/names.js';
 import type { NetworkState } from '../host-state.js';
 import { portView } from './port-api.js';
 import { type ItfRow, type RouteRow, errorResponse, inet4UcRouteResponse, itfResponse, vrfListResponse } from './sandesh.js';
 
-/** A route as `ip -j route show` prints it. */
-interface IpRoute {
-  type?: string;
-  dst: string;
-  dev?: string;
-  gateway?: string;
-  protocol?: string;
-  scope?: string;
-  flags?: string[];
-}
 
 /** TF names a network's routing instance <network fq_name>:<network name>. */
 export function tfVrfName(networkName: string): string {
@@ -43,7 +33,7 @@ async function readTable(table: number): Promise<IpRoute[]> {
     if (/does not exist/.test(r.stderr)) return [];
     throw new Error(`ip route show table ${table}: ${r.stderr.trim()}`);
   }
-  return r.stdout.trim() ? (JSON.parse(r.stdout) as IpRoute[]) : [];
+  return parseIpRoutes(r.stdout);
 }
 
 /** Interface name → kernel ifindex. */
@@ -110,12 +100,19 @@ function itfRows(agent: Agent, ifindexes: ReadonlyMap<string, number>): ItfRow[]
 function routeRows(agent: Agent, net: NetworkState, routes: IpRoute[], ifindexes: ReadonlyMap<string, number>): RouteRow[] {
   const vrf = tfVrfName(net.name);
   const macs = new Map((agent.state.host?.ports ?? []).map((p) => [p.hostIf, p.mac]));
+  // A tunnel's VNI tells whose address it is (the network's own, or a leaked one's); its path came from the control node.
+  const tunnelNetwork = (vni?: number) => agent.state.host?.networks.find((n) => n.vni === vni);
+  const control = agent.control.status().find((s) => s.active)?.node ?? 'control';
   return routes.map((r) => {
     const [prefix, len] = r.dst === 'default' ? ['0.0.0.0', '0'] : r.dst.split('/');
     const plen = len === undefined ? 32 : Number(len);
     const index = (dev?: string) => (dev ? (ifindexes.get(dev) ?? 0) : 0);
     if (r.type === 'local') return { prefix: prefix!, plen, vrf, vn: net.name, peer: 'Local', nh: { type: 'receive', index: index(r.dev), itf: r.dev ?? 'lo' } };
     if (r.type && r.type !== 'unicast') return { prefix: prefix!, plen, vrf, vn: '', peer: 'Local', nh: { type: 'discard', index: 0 } };
+    if (r.encap === 'ip' && r.encap_dst) {
+      const vn = tunnelNetwork(r.id);
+      return { prefix: prefix!, plen, vrf, vn: vn?.name ?? net.name, peer: control, nh: { type: 'tunnel', index: index(r.dev), sip: agent.opts.underlayIp ?? '', dip: r.encap_dst, vni: r.id ?? 0 } };
+    }
     const nh = { type: 'interface' as const, index: index(r.dev), itf: r.dev ?? '', mac: (r.dev && macs.get(r.dev)) || '00:00:00:00:00:00' };
     return { prefix: prefix!, plen, vrf, vn: net.name, peer: 'LocalVmPort', nh };
   });

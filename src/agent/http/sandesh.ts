@@ -193,12 +193,16 @@ export function vrfListResponse(rows: VrfRow[]): string {
   return sandeshResponse('VrfListResp', { vrf_list: structList('VrfSandeshData', items) });
 }
 
-/** A next hop: a local interface, the host itself (gateway and service addresses), or a drop. */
+/** A next hop: a local interface, the host itself (gateway and service addresses), a tunnel to another host, or a drop. */
 export interface NextHop {
-  type: 'interface' | 'receive' | 'discard';
+  type: 'interface' | 'receive' | 'discard' | 'tunnel';
   index: number;
   itf?: string;
   mac?: string;
+  /** Tunnels: this host's and the other host's underlay addresses, and the VNI. */
+  sip?: string;
+  dip?: string;
+  vni?: number;
 }
 
 export interface RouteRow {
@@ -219,19 +223,22 @@ export function inet4UcRouteResponse(rows: RouteRow[]): string {
       policy: str('disabled'),
       itf: r.nh.itf !== undefined ? str(r.nh.itf) : undefined,
       mac: r.nh.mac !== undefined ? str(r.nh.mac) : undefined,
-      vrf: r.nh.type === 'receive' ? str(r.vrf) : undefined,
+      vrf: r.nh.type === 'receive' || r.nh.type === 'tunnel' ? str(r.vrf) : undefined,
+      sip: r.nh.sip !== undefined ? str(r.nh.sip) : undefined,
+      dip: r.nh.dip !== undefined ? str(r.nh.dip) : undefined,
+      tunnel_type: r.nh.type === 'tunnel' ? str('VXLAN') : undefined,
       nh_index: i32(r.nh.index),
     };
     const path: Fields = {
       nh: struct('NhSandeshData', nh),
       label: i32(-1),
-      vxlan_id: i32(0),
+      vxlan_id: i32(r.nh.vni ?? 0),
       peer: str(r.peer),
       dest_vn_list: stringList(r.vn ? [r.vn] : []),
       unresolved: str('false'),
       sg_list: i32List([]),
-      supported_tunnel_type: str(''),
-      active_tunnel_type: str(''),
+      supported_tunnel_type: str(r.nh.type === 'tunnel' ? 'VXLAN' : ''),
+      active_tunnel_type: str(r.nh.type === 'tunnel' ? 'VXLAN' : ''),
       stale: bool(false),
       path_preference_data: struct('PathPreferenceSandeshData', { sequence: i32(0), preference: i32(100), ecmp: bool(false), wait_for_traffic: bool(false) }),
       active_label: i32(-1),
