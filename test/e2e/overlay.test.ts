@@ -119,6 +119,21 @@ test('a packet too big for the overlay gets ICMP frag-needed back; a large TCP t
   }
 });
 
+test("a network's configured VNI is what its tunnels carry, and changing it keeps the network reachable", async () => {
+  const uuid = (await fetch(`${api}/fqname-to-id`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'virtual-network', fq_name: ['default-domain', 'admin', 'blue'] }) }).then((r) => r.json()) as { uuid: string }).uuid;
+  const tunnelVni = async () => {
+    const routes = JSON.parse((await cirrus('lab', 'exec', 'h1', '--name', LAB, '--', 'curl', '-s', `127.0.0.1:8085/routes?vrf=${uuid}`)).stdout) as { routes: { dst: string; id?: number }[] };
+    return routes.routes.find((r) => r.dst === '10.10.0.20')?.id;
+  };
+  for (const vni of [4242, 4343]) {
+    const r = await fetch(`${api}/virtual-network/${uuid}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ 'virtual-network': { virtual_network_properties: { vxlan_network_identifier: vni } } }) });
+    assert.equal(r.status, 200, await r.text());
+    await pollUntil(`tunnel with VNI ${vni}`, async () => ((await tunnelVni()) === vni ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+    await waitPing('b1', '10.10.0.20');
+    assert.equal(await tcp('b1', '10.10.0.20'), W('b3'));
+  }
+});
+
 test('two networks talk across hosts only while a policy of each lets them', async () => {
   const tcpTo = (want: string) => pollUntil(`TCP r1 -> g3 ${want}`, async () => ((await tcp('r1', '10.30.0.5')) === want ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
   await waitPing('g1', '10.30.0.5');
