@@ -86,10 +86,14 @@ export class ControlNode {
     this.mirror.start();
     const tls = this.opts.tls;
     const app = Fastify({
-      serverFactory: (handler) =>
-        (tls
+      serverFactory: (handler) => {
+        const server = (tls
           ? https.createServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: true } : {}) }, handler)
-          : http.createServer(handler)) as http.Server,
+          : http.createServer(handler)) as http.Server;
+        // Fastify's own keep-alive (Node's 5 s default drops scrapers' idle connections).
+        server.keepAliveTimeout = 72_000;
+        return server;
+      },
     });
     this.app = app;
     app.get('/healthz', async (_req, reply) => {
