@@ -22,8 +22,8 @@ interface Instance {
   info?: Rec;
   /** Interfaces bound to each host. */
   ports: Map<string, [string, Rec][]>;
-  /** Addresses with the host they live on. */
-  routes: { host: string; key: string; rec: Rec }[];
+  /** Addresses (by entry key) with the host they live on. */
+  routes: Map<string, { host: string; rec: Rec }>;
   /** Objects (and `host:<name>` markers) whose change may change this instance. */
   contributors: string[];
 }
@@ -39,6 +39,17 @@ interface HostDoc {
 export interface Delta {
   set: Entry[];
   del: string[];
+}
+
+/** What changed in one network's instance: hosts patch their fragments with it instead of rebuilding them. */
+interface InstanceChange {
+  /** The network appeared or went, or gained or lost its subnets: fragments are rebuilt. */
+  full: boolean;
+  info: boolean;
+  /** Route keys added, removed or changed (value or host). */
+  routes: string[];
+  /** Per host, its interfaces' entries set and deleted. */
+  ports: Map<string, { set: [string, Rec][]; del: string[] }>;
 }
 
 const rec = (value: EntryValue): Rec => ({ value, json: JSON.stringify(value) });
@@ -78,7 +89,7 @@ export class RoutingEngine {
     if (!doc) {
       doc = { interest: new Set(), frags: new Map(), leaks: new Map() };
       this.docs.set(host, doc);
-      this.refreshHost(host, doc, new Set(), true);
+      this.refreshHost(host, doc, new Map(), true);
     }
     return doc;
   }
@@ -121,12 +132,19 @@ export class RoutingEngine {
           break;
       }
     }
+    // Hosts that gained or lost their last interface in a network: their interest changes.
     const hostsTouched = new Set<string>();
+    const changes = new Map<string, InstanceChange>();
     for (const n of dirty) {
       const old = this.instances.get(n);
-      if (old) this.forget(n, old, hostsTouched);
       const fresh = this.compute(n);
-      if (fresh) this.remember(n, fresh, hostsTouched);
+      const hosts = new Set([...(old?.ports.keys() ?? []), ...(fresh?.ports.keys() ?? [])]);
+      const present = (h: string) => this.local.get(h)?.has(n) ?? false;
+      const before = new Map([...hosts].map((h) => [h, present(h)]));
+      if (old) this.forget(n, old);
+      if (fresh) this.remember(n, fresh);
+      for (const h of hosts) if (present(h) !== before.get(h)) hostsTouched.add(h);
+      changes.set(n, instanceChange(old, fresh));
     }
     let leakChanged = new Set<string>();
     if (leaksDirty) {
@@ -138,7 +156,7 @@ export class RoutingEngine {
     for (const [host, doc] of this.docs) {
       const refreshInterest = hostsTouched.has(host) || [...leakChanged].some((n) => this.local.get(host)?.has(n));
       if (!refreshInterest && ![...dirty].some((n) => doc.interest.has(n))) continue;
-      const delta = this.refreshHost(host, doc, dirty, refreshInterest);
+      const delta = this.refreshHost(host, doc, changes, refreshInterest);
       if (delta.set.length || delta.del.length) out.set(host, delta);
     }
     return out;
@@ -147,7 +165,7 @@ export class RoutingEngine {
   private rebuildAll(): void {
     for (const c of this.view.ofType('virtual-network')) {
       const inst = this.compute(c.obj.uuid);
-      if (inst) this.remember(c.obj.uuid, inst, new Set());
+      if (inst) this.remember(c.obj.uuid, inst);
     }
     this.leaks = computeLeaks(this.view);
   }
@@ -158,11 +176,10 @@ export class RoutingEngine {
     if (n) into.add(n);
   }
 
-  private forget(n: string, inst: Instance, hostsTouched: Set<string>): void {
+  private forget(n: string, inst: Instance): void {
     this.instances.delete(n);
     for (const c of inst.contributors) this.contributors.get(c)?.delete(n);
     for (const [host, ports] of inst.ports) {
-      hostsTouched.add(host);
       const m = this.local.get(host)!;
       const left = m.get(n)! - ports.length;
       if (left > 0) m.set(n, left);
@@ -170,7 +187,7 @@ export class RoutingEngine {
     }
   }
 
-  private remember(n: string, inst: Instance, hostsTouched: Set<string>): void {
+  private remember(n: string, inst: Instance): void {
     this.instances.set(n, inst);
     for (const c of inst.contributors) {
       let s = this.contributors.get(c);
@@ -178,15 +195,14 @@ export class RoutingEngine {
       s.add(n);
     }
     for (const [host, ports] of inst.ports) {
-      hostsTouched.add(host);
       let m = this.local.get(host);
       if (!m) this.local.set(host, (m = new Map()));
       m.set(n, (m.get(n) ?? 0) + ports.length);
     }
   }
 
-  /** Brings a host's document up to date for the dirty networks (and its interest, if asked). */
-  private refreshHost(host: string, doc: HostDoc, dirty: Set<string>, refreshInterest: boolean): Delta {
+  /** Brings a host's document up to date for the changed networks (and its interest, if asked). */
+  private refreshHost(host: string, doc: HostDoc, changes: ReadonlyMap<string, InstanceChange>, refreshInterest: boolean): Delta {
     const delta: Delta = { set: [], del: [] };
     const mine = this.local.get(host) ?? new Map<string, number>();
     const interest = refreshInterest ? new Set<string>() : doc.interest;
@@ -202,9 +218,15 @@ export class RoutingEngine {
       }
     }
     for (const n of interest) {
-      if (doc.interest.has(n) && !dirty.has(n) && doc.frags.has(n)) continue;
+      const change = changes.get(n);
+      const frag = doc.interest.has(n) ? doc.frags.get(n) : undefined;
+      if (frag && !change) continue;
+      if (frag && !change!.full) {
+        this.patch(n, host, frag, change!, delta);
+        continue;
+      }
       const fresh = this.fragment(n, host);
-      diffInto(doc.frags.get(n) ?? new Map(), fresh, delta);
+      diffInto(frag ?? new Map(), fresh, delta);
       doc.frags.set(n, fresh);
     }
     doc.interest = interest;
@@ -216,6 +238,29 @@ export class RoutingEngine {
     return delta;
   }
 
+  /** Applies an instance's change to a host's fragment of it: O(what changed), not O(the network). */
+  private patch(n: string, host: string, frag: Map<string, Rec>, change: InstanceChange, delta: Delta): void {
+    const inst = this.instances.get(n)!;
+    const put = (key: string, r: Rec | undefined) => {
+      const have = frag.get(key);
+      if (r && have?.json !== r.json) {
+        frag.set(key, r);
+        delta.set.push([key, r.value]);
+      } else if (!r && have) {
+        frag.delete(key);
+        delta.del.push(key);
+      }
+    };
+    if (change.info) put(netKey(n), inst.info);
+    for (const key of change.routes) {
+      const r = inst.routes.get(key);
+      put(key, r && r.host !== host ? r.rec : undefined);
+    }
+    const ports = change.ports.get(host);
+    for (const key of ports?.del ?? []) put(key, undefined);
+    for (const [key, r] of ports?.set ?? []) put(key, r);
+  }
+
   /** What `host` needs of network `n`: the network, its interfaces bound to the host, the addresses elsewhere. */
   private fragment(n: string, host: string): Map<string, Rec> {
     const out = new Map<string, Rec>();
@@ -223,7 +268,7 @@ export class RoutingEngine {
     if (!inst) return out;
     if (inst.info) out.set(netKey(n), inst.info);
     for (const [key, r] of inst.ports.get(host) ?? []) out.set(key, r);
-    if (inst.info) for (const r of inst.routes) if (r.host !== host) out.set(r.key, r.rec);
+    if (inst.info) for (const [key, r] of inst.routes) if (r.host !== host) out.set(key, r.rec);
     return out;
   }
 
@@ -242,7 +287,7 @@ export class RoutingEngine {
       info = rec(value);
     }
     const ports = new Map<string, [string, Rec][]>();
-    const routes: Instance['routes'] = [];
+    const routes: Instance['routes'] = new Map();
     const vtepOf = new Map<string, string | undefined>();
     for (const { from, field } of this.view.referrers(n)) {
       const vmi = from.obj;
@@ -267,7 +312,7 @@ export class RoutingEngine {
         vtepOf.set(host, ip && isIpv4(ip) ? ip : undefined);
       }
       const vtep = vtepOf.get(host);
-      if (vtep) routes.push({ host, key: routeKey(n, port.address), rec: rec({ network: n, address: port.address, vtep }) });
+      if (vtep) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep }) });
     }
     return { ...(info ? { info } : {}), ports, routes, contributors };
   }
@@ -306,6 +351,25 @@ export class RoutingEngine {
 export function bindingHost(vmi: StoredObject): string | undefined {
   const pairs = (vmi.props['virtual_machine_interface_bindings'] as { key_value_pair?: { key: string; value?: string }[] } | undefined)?.key_value_pair ?? [];
   return pairs.find((p) => p.key === 'host_id')?.value || undefined;
+}
+
+function instanceChange(old: Instance | undefined, fresh: Instance | undefined): InstanceChange {
+  const change: InstanceChange = { full: !old || !fresh || !old.info !== !fresh.info, info: false, routes: [], ports: new Map() };
+  if (change.full) return change;
+  change.info = old!.info?.json !== fresh!.info?.json;
+  for (const [key, r] of fresh!.routes) {
+    const was = old!.routes.get(key);
+    if (!was || was.host !== r.host || was.rec.json !== r.rec.json) change.routes.push(key);
+  }
+  for (const key of old!.routes.keys()) if (!fresh!.routes.has(key)) change.routes.push(key);
+  for (const host of new Set([...old!.ports.keys(), ...fresh!.ports.keys()])) {
+    const before = new Map(old!.ports.get(host) ?? []);
+    const after = new Map(fresh!.ports.get(host) ?? []);
+    const set = [...after].filter(([k, r]) => before.get(k)?.json !== r.json);
+    const del = [...before.keys()].filter((k) => !after.has(k));
+    if (set.length || del.length) change.ports.set(host, { set, del });
+  }
+  return change;
 }
 
 function flatten(doc: HostDoc): Map<string, Rec> {

@@ -483,6 +483,16 @@ test('a moved interface changes the vtep of its route and its p/ entry changes h
   assert.deepEqual(keys(d.get('h2')!.set), ['n/net-red', 'p/a', 'r/net-red/10.1.0.12']);
 });
 
+test('deleting one of two interfaces of a host patches both documents: its p/ entry there, its route elsewhere', () => {
+  const cfg = new Config([red(), router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('b', RED, 'h1', '10.1.0.11'), ...port('c', RED, 'h2', '10.1.0.12')]);
+  const e = new RoutingEngine(cfg.view);
+  for (const h of ['h1', 'h2']) e.watch(h);
+  const d = e.update(cfg.change([], port('b', RED, 'h1', '10.1.0.11')));
+  assert.deepEqual(d.get('h1'), { set: [], del: ['p/b'] });
+  assert.deepEqual(d.get('h2'), { set: [], del: ['r/net-red/10.1.0.11'] });
+  assert.deepEqual(keys(e.entries('h1')), ['n/net-red', 'p/a', 'r/net-red/10.1.0.12']);
+});
+
 test('deleting a network removes everything of it, leaks included', () => {
   const pol = policy('np', [{ src: 'local', dst: 'any' }]);
   const cfg = new Config([pol, red({ policies: ['np'] }), blue({ policies: ['np'] }), router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('b', BLUE, 'h2', '10.2.0.10')]);
