@@ -1,15 +1,16 @@
 // Cross-host overlay throughput and latency: two workloads of one Cirrus network on two
 // hosts of a lab, against a hand-built kernel VXLAN path in the same run.
 //
-//   node dist/bench/overlay.js [--rounds 3] [--seconds 5] [--pings 200] [--fabric-bridge] [--json]   (as root)
+//   node dist/bench/overlay.js [--rounds 3] [--seconds 5] [--pings 200] [--direct-underlay] [--json]   (as root)
 //
 // Cirrus side: `cirrus lab up --hosts 2`, network red, one workload on h1 and one on h2.
-// Baseline: two host namespaces joined by one underlay veth, a `vxlan external` device in
-// each (the variant of feas_i.sh, the way Cirrus's `cvx` works), `encap ip id 100` routes
-// in a per-network table, a `tun_id 100` rule on receive, permanent neighbours, workload
-// MTU 1450. --fabric-bridge puts the baseline's underlay through a bridge in a third
-// namespace, as the lab's fabric is, to tell that hop's cost from Cirrus's. Sides
-// alternate (baseline, Cirrus, baseline, ...) and medians are reported.
+// Baseline: two host namespaces whose underlay goes through a bridge in a third namespace,
+// as the lab's fabric does (the same kind of namespaces), a `vxlan external` device in each
+// (the variant of feas_i.sh, the way Cirrus's `cvx` works), `encap ip id 100` routes in a
+// per-network table, a `tun_id 100` rule on receive, permanent neighbours, workload MTU
+// 1450. --direct-underlay joins the baseline's hosts by one veth instead (no bridge hop: a
+// path the lab does not have). Sides alternate (baseline, Cirrus, baseline, ...) and
+// medians are reported.
 
 import net from 'node:net';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -25,8 +26,8 @@ const ROUNDS = flagValue('--rounds', 3);
 const SECONDS = flagValue('--seconds', 5);
 const PINGS = flagValue('--pings', 200);
 const asJson = args.includes('--json');
-/** Underlay through a bridge in a third namespace, as the lab's fabric, instead of one veth. */
-const fabricBridge = args.includes('--fabric-bridge');
+/** Underlay through a bridge in a third namespace, as the lab's fabric (default), or one veth. */
+const fabricBridge = !args.includes('--direct-underlay');
 
 const pid = process.pid;
 const lab = `ol${pid}`.slice(0, 12);
