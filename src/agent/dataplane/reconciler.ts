@@ -46,11 +46,13 @@ export class Reconciler {
     // Commands for ports whose creation failed would fail too: leave them for the next pass.
     const failedIfs = new Set([...failedPorts.keys()].map((u) => host.ports.find((x) => x.vmiUuid === u)!.hostIf));
     const commands = p.commands.filter((c) => !c.dev || !failedIfs.has(c.dev)).map((c) => c.line);
+    // Proxy ARP before the routes: a peer's first packet arrives as soon as the route
+    // exists, and the workload's ARP for it must be answered at once, not after a retry.
+    changes += this.tune(desired.sysctls, actual.links, created);
     errors.push(...(await this.kernel.nft(p.nft)));
     errors.push(...(await this.kernel.batch(commands)));
     changes += p.nft.length;
     changes += commands.length;
-    changes += this.tune(desired.sysctls, actual.links, created);
     const present = new Set([...actual.links.keys(), ...created].filter((name) => desired.ports.has(name)));
     return { durationMs: performance.now() - started, changes, created, errors, failedPorts, present };
   }
