@@ -7,18 +7,9 @@ stops when all answered or TIMEOUT_S passed. Output: JSON {"answered": n, "total
 """
 import json, os, select, socket, struct, sys, time
 
-def checksum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
+from icmp import echo
 
-def echo(ident, seq):
-    header = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-    payload = b"cirrus-bench"
-    return struct.pack("!BBHHH", 8, 0, checksum(header + payload), ident, seq) + payload
+PAYLOAD = b"cirrus-bench"
 
 def main():
     timeout = float(sys.argv[1])
@@ -31,7 +22,7 @@ def main():
     while silent and time.monotonic() < deadline:
         for i, addr in enumerate(sorted(silent)):
             try:
-                sock.sendto(echo(ident, i & 0xFFFF), (addr, 0))
+                sock.sendto(echo(ident, i & 0xFFFF, PAYLOAD), (addr, 0))
             except OSError:
                 pass
         resend = min(deadline, time.monotonic() + 0.2)
