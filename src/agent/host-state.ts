@@ -3,7 +3,7 @@
 // host's port registrations (which interfaces are plugged here, and how): the agent
 // reconciles the kernel to it.
 
-import type { LeakEntry, NetworkEntry, PortEntry, RouteEntry } from '../control/protocol.js';
+import type { AclRule, LeakEntry, NetworkEntry, PortEntry, RouteEntry } from '../control/protocol.js';
 import { isIpv4, normaliseMac } from '../util/ipv4.js';
 import type { HostDocument } from './control-client.js';
 import type { PortRegistration } from './ports/registry.js';
@@ -20,6 +20,8 @@ export interface NetworkState {
   subnets: string[];
   /** VXLAN network identifier: the configured one, else AUTO_VNI_BASE + the network id. */
   vni: number;
+  /** Its policies' rules in order (absent: no policy attached). */
+  acl?: AclRule[];
 }
 
 /** An address of a network that lives on another host: tunnel to it. */

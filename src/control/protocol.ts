@@ -15,6 +15,24 @@ export const PROTOCOL_PATH = '/cirrus/v1/agent';
 const Ipv4 = Type.String({ pattern: '^(\\d{1,3}\\.){3}\\d{1,3}$' });
 const Id = Type.Integer({ minimum: 0, maximum: 0xffffffff });
 
+const Cidr = Type.String({ pattern: '^(\\d{1,3}\\.){3}\\d{1,3}/\\d{1,2}$' });
+const PortRange = Type.Tuple([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Integer({ minimum: 0, maximum: 65535 })]);
+
+/** One directional rule of a network's policies (acl.ts): first match wins. */
+export const AclRule = Type.Object({
+  /** The policy rule it comes from (flow records and counters name it). */
+  uuid: Type.String(),
+  action: Type.Union([Type.Literal('pass'), Type.Literal('deny')]),
+  /** IP protocol number; absent: any. */
+  protocol: Type.Optional(Type.Integer({ minimum: 0, maximum: 255 })),
+  /** CIDRs; null: any address; empty: nothing matches. */
+  src: Type.Union([Type.Array(Cidr), Type.Null()]),
+  dst: Type.Union([Type.Array(Cidr), Type.Null()]),
+  sports: Type.Optional(Type.Array(PortRange)),
+  dports: Type.Optional(Type.Array(PortRange)),
+});
+export type AclRule = Static<typeof AclRule>;
+
 export const NetworkEntry = Type.Object({
   uuid: Type.String(),
   name: Type.String(),
@@ -23,6 +41,8 @@ export const NetworkEntry = Type.Object({
   subnets: Type.Array(Type.String()),
   /** Addresses the host answers for in this network (gateways, DNS addresses). */
   serviceAddresses: Type.Array(Ipv4),
+  /** Its policies' rules, in order (absent: no policy). */
+  acl: Type.Optional(Type.Array(AclRule)),
 });
 export type NetworkEntry = Static<typeof NetworkEntry>;
 

@@ -9,6 +9,7 @@ import { singleRef } from '../config/hooks/context.js';
 import { subnetsOf } from '../ipam/subnets.js';
 import { formatCidr, formatIpv4, isIpv4, normaliseMac } from '../util/ipv4.js';
 import { AUTO_VNI_BASE } from '../agent/dataplane/names.js';
+import { compileAcl } from './acl.js';
 import { type Leaks, computeLeaks } from './leaks.js';
 import { type Entry, type EntryValue, type NetworkEntry, type PortEntry, leakKey, netKey, portKey, routeKey } from './protocol.js';
 
@@ -132,6 +133,9 @@ export class RoutingEngine {
           break;
       }
     }
+    // Policies name networks (their subnets become rule addresses): a network or policy
+    // change may change the rules of any network that has policies.
+    if (leaksDirty) for (const c of this.view.ofType('virtual-network')) if (c.obj.refs['network_policy_refs']?.length) dirty.add(c.obj.uuid);
     // Hosts that gained or lost their last interface in a network: their interest changes.
     const hostsTouched = new Set<string>();
     const changes = new Map<string, InstanceChange>();
@@ -283,7 +287,16 @@ export class RoutingEngine {
       const id = net.props['virtual_network_network_id'] as number;
       const configured = (net.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined)?.vxlan_network_identifier;
       const service = subnets.flatMap((s) => [s.gateway, s.dns]).filter((a): a is number => a !== undefined).map(formatIpv4);
-      const value: NetworkEntry = { uuid: n, name: net.fq_name.join(':'), id, vni: configured ?? AUTO_VNI_BASE + id, subnets: subnets.map((s) => formatCidr(s.cidr)), serviceAddresses: [...new Set(service)] };
+      const acl = net.refs['network_policy_refs']?.length ? compileAcl(this.view, net) : undefined;
+      const value: NetworkEntry = {
+        uuid: n,
+        name: net.fq_name.join(':'),
+        id,
+        vni: configured ?? AUTO_VNI_BASE + id,
+        subnets: subnets.map((s) => formatCidr(s.cidr)),
+        serviceAddresses: [...new Set(service)],
+        ...(acl ? { acl } : {}),
+      };
       info = rec(value);
     }
     const ports = new Map<string, [string, Rec][]>();

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { HostState, PortState } from '../../src/agent/host-state.js';
 import { type KernelState, desiredState, plan, routeKey, ruleKey, neighKey } from '../../src/agent/dataplane/model.js';
 import type { PortRegistration } from '../../src/agent/ports/registry.js';
+import type { NftActual, NftTable } from '../../src/agent/dataplane/nft.js';
 
 const reg = (uuid: string, extra: Partial<PortRegistration> = {}): PortRegistration => ({
   vmiUuid: uuid,
@@ -38,11 +39,19 @@ const host = (...ports: PortState[]): HostState => ({
   pending: [],
 });
 
+/** The nft tables as desired, as the kernel reader would return them (chains by name). */
+function readBack(t: NftTable): NftTable {
+  return { maps: new Map([...t.maps].map(([k, m]) => [k, new Map(m)])), chains: new Map([...t.chains.keys()].map((c) => [c, []])) };
+}
+
 /** The kernel exactly as desired (what a converged host looks like). */
 function converged(h: HostState): KernelState {
-  const d = desiredState(h).kernel;
-  return { links: new Map(d.links), routes: new Map(d.routes), rules: new Map(d.rules), neighs: new Map(d.neighs), addresses: new Set(d.addresses), marks: { ip: new Map(d.marks.ip), arp: new Map(d.marks.arp) } };
+  const { kernel: d, nft } = desiredState(h);
+  return { links: new Map(d.links), routes: new Map(d.routes), rules: new Map(d.rules), neighs: new Map(d.neighs), addresses: new Set(d.addresses), nft: { ip: readBack(nft.ip), arp: readBack(nft.arp) } };
 }
+
+const MISSING = { ip: 'missing', arp: 'missing' } as const;
+const marksOf = (t: NftActual) => (typeof t === 'string' ? undefined : [...t.maps.get('port_marks')!]);
 
 test('desired state: per network a table (unreachable default, local service addresses) and a mark rule; per port a route, a neighbour, a mark', () => {
   const d = desiredState(host(port('a', 'cv-a', '10.0.0.3'), port('b', 'cv-b', '10.0.0.3', 'blue')));
@@ -57,8 +66,8 @@ test('desired state: per network a table (unreachable default, local service add
     '1000002 unreachable default',
   ]);
   assert.deepEqual([...d.kernel.rules.values()].map((r) => `${r.pref} ${r.fwmark} ${r.table}`).sort(), ['10000 1000001 1000001', '10000 1000002 1000002']);
-  assert.deepEqual([...d.kernel.marks.ip!], [['cv-a', 1_000_001], ['cv-b', 1_000_002]]);
-  assert.deepEqual([...d.kernel.marks.arp!], [['cv-a', 1_000_001], ['cv-b', 1_000_002]]);
+  assert.deepEqual(marksOf(d.nft.ip), [['"cv-a"', '1000001'], ['"cv-b"', '1000002']]);
+  assert.deepEqual(marksOf(d.nft.arp), [['"cv-a"', '1000001'], ['"cv-b"', '1000002']]);
   assert.deepEqual([...d.kernel.neighs.keys()].sort(), ['cv-a|10.0.0.3', 'cv-b|10.0.0.3']);
   assert.ok(d.sysctls.get('cv-a')!.some((s) => s.path === 'net/ipv4/conf/cv-a/proxy_arp' && s.value === '1'));
   assert.ok(d.sysctls.get('cv-b')!.some((s) => s.path === 'net/ipv4/neigh/cv-b/proxy_delay' && s.value === '0'));
@@ -66,7 +75,7 @@ test('desired state: per network a table (unreachable default, local service add
 
 test('a converged kernel needs no change', () => {
   const h = host(port('a', 'cv-a', '10.0.0.3'), port('b', 'cv-b', '10.0.0.4'));
-  assert.deepEqual(plan(desiredState(h), converged(h)), { create: [], commands: [], nft: [] });
+  assert.deepEqual(plan(desiredState(h), converged(h)), { create: [], commands: [], nft: [], nftWritten: new Map() });
 });
 
 test('missing pieces are added; extra owned pieces are removed, rules before the routes and links', () => {
@@ -76,8 +85,7 @@ test('missing pieces are added; extra owned pieces are removed, rules before the
   actual.routes.delete(routeKey(r));
   actual.neighs.set(neighKey({ dev: 'cv-a', ip: '10.0.0.3', mac: '' }), { dev: 'cv-a', ip: '10.0.0.3', mac: '02:ff:ff:ff:ff:ff' });
   actual.links.set('cv-gone', { up: true });
-  actual.marks.ip!.set('cv-gone', 1_000_001);
-  actual.marks.arp!.set('cv-gone', 1_000_001);
+  for (const t of [actual.nft.ip, actual.nft.arp]) (t as NftTable).maps.get('port_marks')!.set('"cv-gone"', '1000001');
   // A per-port rule left by an older agent goes too.
   actual.rules.set(ruleKey({ pref: 10000, iif: 'cv-gone', table: 1_000_001 }), { pref: 10000, iif: 'cv-gone', table: 1_000_001 });
   actual.routes.set('1000001|10.0.0.9', { table: 1_000_001, type: 'unicast', dst: '10.0.0.9', dev: 'cv-gone' });
@@ -99,14 +107,14 @@ test('missing pieces are added; extra owned pieces are removed, rules before the
 test('a missing veth of a create-mode port is created; an adopted interface that is missing waits', () => {
   const created = port('a', 'cv-a', '10.0.0.3');
   const adopted = port('b', 'veth1', '10.0.0.4', 'red', { mode: 'adopt', hostIf: 'veth1' });
-  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), marks: { ip: undefined, arp: undefined } });
+  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: MISSING });
   assert.deepEqual(p.create.map((x) => x.hostIf), ['cv-a']);
   const lines = p.commands.map((c) => c.line);
   assert.ok(lines.includes('route replace 10.0.0.3/32 dev cv-a scope link table 1000001 proto 77'), 'the new port is routed in the same pass');
   assert.ok(lines.includes('rule add pref 10000 fwmark 0xf4241 lookup 1000001'));
   assert.equal(p.nft[0], 'table ip cirrus {', 'a missing nftables table is created');
   assert.ok(p.nft.some((l) => l.includes('chain clamp') && l.includes('tcp option maxseg size set rt mtu')), 'TCP MSS is clamped to the path');
-  assert.ok(p.nft.includes('add element ip cirrus port_marks { "cv-a" : 0xf4241, "veth1" : 0xf4241 }'));
+  assert.ok(p.nft.includes('add element ip cirrus port_marks { "cv-a" : 1000001, "veth1" : 1000001 }'));
   assert.ok(p.nft.includes('table arp cirrus {'));
   assert.ok(!lines.some((l) => l.includes('veth1')), 'nothing is attempted on an interface that does not exist');
   assert.ok(lines.includes('route replace unreachable default table 1000001 proto 77'));
@@ -135,7 +143,7 @@ test('overlay: the VXLAN device, tun_id rules, the underlay rule, an encapsulate
   const d = desiredState(h);
   assert.deepEqual(d.kernel.links.get('cvx'), { up: true, identity: '02:cc:0a:fe:00:01' }, 'the MAC comes from the underlay address');
   assert.deepEqual([...d.kernel.rules.values()].filter((r) => r.tunId !== undefined).map((r) => `${r.pref} ${r.tunId} ${r.table}`).sort(), ['10001 1 1000001', '10001 5000 1000002']);
-  const p = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), marks: { ip: new Map(), arp: new Map() } });
+  const p = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: MISSING });
   const lines = p.commands.map((c) => c.line);
   const route = 'route replace 10.0.0.9/32 encap ip id 1 dst 10.254.0.2 via 10.254.0.2 dev cvx onlink table 1000001 proto 77';
   assert.ok(lines.indexOf('link add cvx mtu 1450 type vxlan external dstport 4789 nolearning') < lines.indexOf(route));
@@ -157,7 +165,7 @@ test('service addresses live on the service device (the host can answer from the
   const twin = { ...h.networks[0]!, uuid: 'blue', id: 2, table: 1_000_002 };
   const d = desiredState({ ...h, networks: [...h.networks, twin] });
   assert.deepEqual([...d.kernel.addresses].sort(), [...new Set(h.networks[0]!.serviceAddresses)].sort());
-  const lines = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(['10.99.0.1']), marks: { ip: new Map(), arp: new Map() } }).commands.map((c) => c.line);
+  const lines = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(['10.99.0.1']), nft: MISSING }).commands.map((c) => c.line);
   assert.ok(lines.includes('link add cvsvc type bridge'));
   for (const addr of d.kernel.addresses) assert.equal(lines.filter((l) => l === `addr add ${addr}/32 dev cvsvc`).length, 1);
   assert.ok(lines.includes('addr del 10.99.0.1/32 dev cvsvc'), 'an address no network has any more goes');

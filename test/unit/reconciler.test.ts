@@ -10,7 +10,7 @@ import { Reconciler } from '../../src/agent/dataplane/reconciler.js';
 import type { HostState } from '../../src/agent/host-state.js';
 
 class FakeKernel implements Kernel {
-  state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), marks: { ip: undefined, arp: undefined } };
+  state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: { ip: 'missing', arp: 'missing' } };
   scripts: string[][] = [];
   batches: { lines: string[] }[] = [];
   workloads: WorkloadConfig[] = [];
@@ -22,6 +22,11 @@ class FakeKernel implements Kernel {
   async configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>> {
     this.workloads.push(...items);
     return new Map(items.filter((i) => this.failNetns.has(i.netns)).map((i) => [i.id, `cannot open namespace ${i.netns}`]));
+  }
+  flushed: number[][] = [];
+  async flushConntrack(zones: number[]): Promise<BatchError[]> {
+    if (zones.length) this.flushed.push(zones);
+    return [];
   }
   async nft(lines: string[]): Promise<BatchError[]> {
     if (lines.length) this.scripts.push(lines);
@@ -73,8 +78,8 @@ test('new ports: one host batch creates the veths, the namespaces are configured
     { id: 'u1', netns: 'w1', ifname: 'eth0', mac: '02:00:00:00:00:01', mtu: 1450, address: '10.0.0.4', prefix: 24, gateway: '10.0.0.1' },
   ]);
   assert.ok(k.batches[1]!.lines.includes('rule add pref 10000 fwmark 0xf4241 lookup 1000001'));
-  assert.ok(k.scripts[0]!.includes('add element ip cirrus port_marks { "cv-0" : 0xf4241, "cv-1" : 0xf4241 }'));
-  assert.ok(k.scripts[0]!.includes('add element arp cirrus port_marks { "cv-0" : 0xf4241, "cv-1" : 0xf4241 }'));
+  assert.ok(k.scripts[0]!.includes('add element ip cirrus port_marks { "cv-0" : 1000001, "cv-1" : 1000001 }'));
+  assert.ok(k.scripts[0]!.includes('add element arp cirrus port_marks { "cv-0" : 1000001, "cv-1" : 1000001 }'));
   assert.equal(k.sysctls.get('net/ipv4/ip_forward'), '1');
   assert.equal(k.sysctls.get('net/ipv4/fwmark_reflect'), '1');
   assert.equal(k.sysctls.get('net/ipv4/conf/all/rp_filter'), '0');

@@ -10,7 +10,7 @@ import {
   CIRRUS_PROTO,
   MAIN_TABLE,
   NETWORK_RULE_PREF,
-  NFT_PORT_MARKS,
+  NFT_FAMILIES,
   NFT_TABLE,
   type NftFamily,
   SERVICE_DEV,
@@ -19,6 +19,7 @@ import {
   VXLAN_PORT,
   isOwnedTable,
 } from './names.js';
+import { type NftTable, baseChains, ifKey } from './nft.js';
 import { NamespaceConfigurator, type WorkloadConfig } from './nsconfig.js';
 
 export interface BatchError {
@@ -35,6 +36,8 @@ export interface Kernel {
   batch(lines: string[]): Promise<BatchError[]>;
   /** Applies an `nft -f` script atomically (all or nothing). */
   nft(lines: string[]): Promise<BatchError[]>;
+  /** Forgets the connections of these conntrack zones (their policy changed). */
+  flushConntrack(zones: number[]): Promise<BatchError[]>;
   /** Configures workload interfaces inside their namespaces; errors by id. */
   configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>>;
   readSysctl(path: string): string | undefined;
@@ -122,32 +125,63 @@ export function parseBatchErrors(stderr: string, lines: string[]): BatchError[] 
   return errors;
 }
 
-/** The interface → mark map of Cirrus's nftables table of `family`; undefined when the table does not exist. */
-async function readMarks(family: NftFamily): Promise<Map<string, number> | undefined> {
-  const r = await run('nft', ['-j', 'list', 'map', family, NFT_TABLE, NFT_PORT_MARKS]);
-  if (r.code !== 0) {
-    if (/No such file or directory/.test(r.stderr)) return undefined;
-    throw new Error(`nft list map: ${r.stderr.trim()}`);
+interface NftJson {
+  nftables: {
+    map?: { family: string; table: string; name: string; elem?: [unknown, unknown][] };
+    chain?: { family: string; table: string; name: string };
+  }[];
+}
+
+/** An element key or value as nft writes it (ifnames quoted, numbers decimal, verdicts as `jump X`). */
+function nftValue(v: unknown): string {
+  if (typeof v === 'string') return ifKey(v);
+  if (typeof v === 'number') return String(v);
+  const jump = (v as { jump?: { target?: string } } | null)?.jump?.target;
+  return jump !== undefined ? `jump ${jump}` : JSON.stringify(v);
+}
+
+/** Cirrus's tables (their maps with elements, and chain names), per family: one `nft` for maps, one for chains. */
+async function readNft(): Promise<KernelState['nft']> {
+  const [maps, chains] = await Promise.all([run('nft', ['-j', 'list', 'maps']), run('nft', ['-j', 'list', 'chains'])]);
+  for (const r of [maps, chains]) if (r.code !== 0) throw new Error(`nft list: ${r.stderr.trim()}`);
+  const out: KernelState['nft'] = { ip: 'missing', arp: 'missing' };
+  const tables: Partial<Record<NftFamily, NftTable>> = {};
+  const tableOf = (family: string): NftTable | undefined => {
+    if (!NFT_FAMILIES.includes(family as NftFamily)) return undefined;
+    return (tables[family as NftFamily] ??= { maps: new Map(), chains: new Map() });
+  };
+  for (const o of (JSON.parse(chains.stdout) as NftJson).nftables) {
+    const c = o.chain;
+    if (c?.table === NFT_TABLE) tableOf(c.family)?.chains.set(c.name, []);
   }
-  const doc = JSON.parse(r.stdout) as { nftables: { map?: { elem?: [string, number][] } }[] };
-  const elems = doc.nftables.find((o) => o.map)?.map?.elem ?? [];
-  return new Map(elems.map(([name, mark]) => [name, mark]));
+  for (const o of (JSON.parse(maps.stdout) as NftJson).nftables) {
+    const m = o.map;
+    if (m?.table === NFT_TABLE) tableOf(m.family)?.maps.set(m.name, new Map((m.elem ?? []).map(([k, v]) => [nftValue(k), nftValue(v)])));
+  }
+  for (const family of NFT_FAMILIES) {
+    const t = tables[family];
+    if (!t) continue;
+    // A table without the current layout's base chains (an older agent's) is replaced whole.
+    const current = baseChains(family).every((c) => t.chains.has(c));
+    for (const c of baseChains(family)) t.chains.delete(c);
+    out[family] = current ? t : 'stale';
+  }
+  return out;
 }
 
 export class LinuxKernel implements Kernel {
   async read(owns: (ifname: string) => boolean): Promise<KernelState> {
     // One `ip` process for the five dumps, IPv4 only, links in brief form: at a thousand
     // ports this is most of a no-change reconcile.
-    const [r, ipMarks, arpMarks] = await Promise.all([
+    const [r, nft] = await Promise.all([
       run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\naddr show\n`),
-      readMarks('ip'),
-      readMarks('arp'),
+      readNft(),
     ]);
     const parts = r.stdout.trim().split('\n');
     if (r.code !== 0 || parts.length !== 5) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
     const [links, routes, rules, neighs, addrs] = parts.map((p, i) => (i === 1 ? parseIpRoutes(p) : JSON.parse(p))) as [IpLink[], IpRoute[], IpRule[], IpNeigh[], IpAddr[]];
     const addresses = addrs.find((a) => a.ifname === SERVICE_DEV)?.addr_info?.filter((a) => a.prefixlen === 32).map((a) => a.local) ?? [];
-    const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(addresses), marks: { ip: ipMarks, arp: arpMarks } };
+    const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(addresses), nft };
     for (const l of links) if (owns(l.ifname)) state.links.set(l.ifname, { up: l.flags?.includes('UP') ?? false, identity: l.address });
     for (const r of routes) {
       const table = Number(r.table);
@@ -197,6 +231,16 @@ export class LinuxKernel implements Kernel {
     if (lines.length === 0) return [];
     const r = await run('nft', ['-f', '-'], lines.join('\n') + '\n');
     return r.code === 0 ? [] : [{ line: 0, command: 'nft -f -', message: r.stderr.trim() || `exit ${r.code}` }];
+  }
+
+  async flushConntrack(zones: number[]): Promise<BatchError[]> {
+    const errors: BatchError[] = [];
+    for (const zone of zones) {
+      const r = await run('conntrack', ['-D', '-w', String(zone)]);
+      // Exit 1 with "0 flow entries" is an empty zone, not a failure.
+      if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) errors.push({ line: 0, command: `conntrack -D -w ${zone}`, message: r.stderr.trim() });
+    }
+    return errors;
   }
 
   configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>> {

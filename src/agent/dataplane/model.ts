@@ -6,10 +6,6 @@ import type { HostState, PortState } from '../host-state.js';
 import {
   CIRRUS_PROTO,
   NETWORK_RULE_PREF,
-  NFT_FAMILIES,
-  NFT_MARK_HOOK,
-  NFT_PORT_MARKS,
-  NFT_TABLE,
   type NftFamily,
   MAIN_TABLE,
   SERVICE_DEV,
@@ -21,6 +17,7 @@ import {
   markOf,
   vxlanMac,
 } from './names.js';
+import { type NftActual, type NftTable, desiredNft, nftScript } from './nft.js';
 import type { WorkloadConfig } from './nsconfig.js';
 
 export interface Route {
@@ -64,8 +61,8 @@ export interface KernelState {
   neighs: Map<string, Neigh>;
   /** Addresses (/32) on the service device. */
   addresses: Set<string>;
-  /** Interface → mark entries of each family's nftables map; undefined: the table is missing. */
-  marks: Record<NftFamily, Map<string, number> | undefined>;
+  /** Each family's Cirrus table. */
+  nft: Record<NftFamily, NftActual>;
 }
 
 export const routeKey = (r: Route) => `${r.table}|${r.dst}`;
@@ -73,7 +70,8 @@ export const ruleKey = (r: Rule) => `${r.pref}|${r.fwmark ?? ''}|${r.tunId ?? ''
 export const neighKey = (n: Neigh) => `${n.dev}|${n.ip}`;
 
 export interface Desired {
-  kernel: KernelState;
+  kernel: Omit<KernelState, 'nft'>;
+  nft: Record<NftFamily, NftTable>;
   /** Host-side interfaces of ports, by name. */
   ports: Map<string, PortState>;
   /** Per-interface sysctls by interface: proxy ARP answers for the gateway and the network's peers. */
@@ -81,8 +79,7 @@ export interface Desired {
 }
 
 export function desiredState(host: HostState): Desired {
-  const marks = new Map<string, number>();
-  const kernel: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), marks: { ip: marks, arp: marks } };
+  const kernel: Desired['kernel'] = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set() };
   const ports = new Map<string, PortState>();
   const sysctls: Desired['sysctls'] = new Map();
   const add = <T>(m: Map<string, T>, key: (v: T) => string, v: T) => m.set(key(v), v);
@@ -122,7 +119,6 @@ export function desiredState(host: HostState): Desired {
     if (!p.registration.enabled) continue;
     const table = byUuid.get(p.network)!.table;
     add(kernel.routes, routeKey, { table, type: 'unicast', dst: p.address, dev: p.hostIf });
-    marks.set(p.hostIf, markOf(table));
     add(kernel.neighs, neighKey, { dev: p.hostIf, ip: p.address, mac: p.mac });
     sysctls.set(p.hostIf, [
       { path: `net/ipv4/conf/${p.hostIf}/proxy_arp`, value: '1' },
@@ -142,7 +138,7 @@ export function desiredState(host: HostState): Desired {
     for (const p of host.ports) if (p.network === peer && p.registration.enabled) leak({ table, type: 'unicast', dst: p.address, dev: p.hostIf });
     if (host.underlayIp) for (const r of host.remotes) if (r.network === peer) leak({ table, type: 'unicast', dst: r.address, dev: VXLAN_DEV, encap: { vni: byUuid.get(peer)!.vni, dst: r.vtep } });
   }
-  return { kernel, ports, sysctls };
+  return { kernel, nft: desiredNft(host), ports, sysctls };
 }
 
 /** Host-wide sysctls the data plane needs (forwarding; no reverse-path filter across tables). */
@@ -171,15 +167,17 @@ export interface Plan {
   create: PortState[];
   /** Commands for the host namespace, in a safe order. */
   commands: Command[];
-  /** An `nft -f` script updating Cirrus's table (empty: nothing to do). */
+  /** An `nft -f` script updating Cirrus's tables (empty: nothing to do). */
   nft: string[];
+  /** Policy chains the script writes (family/name → content). */
+  nftWritten: Map<string, string>;
 }
 
 /**
  * The minimal change from `actual` to `desired`. Only objects Cirrus owns appear in
  * `actual` (the reader filters), so everything extra there is removed.
  */
-export function plan(desired: Desired, actual: KernelState): Plan {
+export function plan(desired: Desired, actual: KernelState, appliedChains: ReadonlyMap<string, string> = new Map()): Plan {
   const create: PortState[] = [];
   const adds: Command[] = [];
   const dels: Command[] = [];
@@ -217,35 +215,8 @@ export function plan(desired: Desired, actual: KernelState): Plan {
   for (const [key, r] of actual.rules) if (!desired.kernel.rules.has(key)) dels.unshift({ line: ruleCommand('del', r) });
   for (const name of actual.links.keys()) if (!desired.kernel.links.has(name)) dels.push({ line: `link del dev ${name}` });
   // Removals first (rules before the routes and links they lead to), then links, then the rest.
-  return { create, commands: [...dels, ...links, ...adds], nft: nftPlan(desired.kernel, actual) };
-}
-
-/** TCP connections through the host negotiate a segment size that fits the path (the overlay's MTU). */
-const MSS_CLAMP = '  chain clamp { type filter hook forward priority mangle; policy accept; tcp flags syn / syn,rst tcp option maxseg size set rt mtu; }';
-
-/** Per family: the table's creation when missing, then the map's element changes. */
-function nftPlan(desired: KernelState, actual: KernelState): string[] {
-  const lines: string[] = [];
-  const element = (name: string, mark?: number) => `"${name}"${mark === undefined ? '' : ` : 0x${mark.toString(16)}`}`;
-  for (const family of NFT_FAMILIES) {
-    const want = desired.marks[family]!;
-    const have = actual.marks[family];
-    if (!have) {
-      lines.push(
-        `table ${family} ${NFT_TABLE} {`,
-        `  map ${NFT_PORT_MARKS} { type ifname : mark; }`,
-        `  chain classify { ${NFT_MARK_HOOK[family]}; policy accept; meta mark set iifname map @${NFT_PORT_MARKS}; }`,
-        ...(family === 'ip' ? [MSS_CLAMP] : []),
-        '}',
-      );
-    }
-    const current = have ?? new Map<string, number>();
-    const stale = [...current].filter(([name, mark]) => want.get(name) !== mark).map(([name]) => element(name));
-    const missing = [...want].filter(([name, mark]) => current.get(name) !== mark).map(([name, mark]) => element(name, mark));
-    if (stale.length) lines.push(`delete element ${family} ${NFT_TABLE} ${NFT_PORT_MARKS} { ${stale.join(', ')} }`);
-    if (missing.length) lines.push(`add element ${family} ${NFT_TABLE} ${NFT_PORT_MARKS} { ${missing.join(', ')} }`);
-  }
-  return lines;
+  const nft = nftScript(desired.nft, actual.nft, appliedChains);
+  return { create, commands: [...dels, ...links, ...adds], nft: nft.lines, nftWritten: nft.written };
 }
 
 function routeCommand(op: 'replace' | 'del', r: Route): string {

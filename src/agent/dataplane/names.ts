@@ -31,21 +31,10 @@ export const NETWORK_RULE_PREF = 10_000;
  */
 export const markOf = (table: number): number => table;
 
-/**
- * The nftables tables Cirrus owns (one per family, both named cirrus), each with an
- * interface → mark map. The arp table marks ARP requests too: proxy ARP decides by a route
- * lookup, which must find the network's table.
- */
+/** The nftables tables Cirrus owns: `ip cirrus` and `arp cirrus` (nft.ts has their layout). */
 export const NFT_TABLE = 'cirrus';
-export const NFT_PORT_MARKS = 'port_marks';
 export const NFT_FAMILIES = ['ip', 'arp'] as const;
 export type NftFamily = (typeof NFT_FAMILIES)[number];
-
-/** The hook that marks packets as they arrive, per family. */
-export const NFT_MARK_HOOK: Record<NftFamily, string> = {
-  ip: 'type filter hook prerouting priority mangle',
-  arp: 'type filter hook input priority 0',
-};
 
 /** Routes and neighbours Cirrus installs carry this protocol number ("proto 77"). */
 export const CIRRUS_PROTO = 77;

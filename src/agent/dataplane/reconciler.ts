@@ -7,6 +7,7 @@ import type { HostState, PortState } from '../host-state.js';
 import type { BatchError, Kernel } from './kernel.js';
 import { HOST_SYSCTLS, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
 import { HOST_IF_PREFIX, SERVICE_DEV, VXLAN_DEV } from './names.js';
+import { zonesOf } from './nft.js';
 
 export interface ReconcileResult {
   durationMs: number;
@@ -26,6 +27,8 @@ const DEEP_CHECK_EVERY = 30;
 export class Reconciler {
   /** Interfaces (name → identity) whose sysctls were verified: reading thousands of /proc files each pass is the cost to avoid. */
   private readonly tuned = new Map<string, string>();
+  /** Policy chains as last written (family/name → rules): unchanged ones are not rewritten. */
+  private appliedChains = new Map<string, string>();
   private passes = 0;
 
   constructor(private readonly kernel: Kernel) {}
@@ -35,7 +38,9 @@ export class Reconciler {
     const desired = desiredState(host);
     const adopted = new Set(host.ports.filter((p) => p.registration.mode === 'adopt').map((p) => p.hostIf));
     const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || name === SERVICE_DEV || adopted.has(name));
-    const p = plan(desired, actual);
+    // Every DEEP_CHECK_EVERY passes the policy chains are rewritten whatever we believe they hold.
+    if ((this.passes + 1) % DEEP_CHECK_EVERY === 0) this.appliedChains.clear();
+    const p = plan(desired, actual, this.appliedChains);
     const errors: BatchError[] = [];
     const failedPorts = new Map<string, string>();
     let changes = 0;
@@ -49,12 +54,33 @@ export class Reconciler {
     // Proxy ARP before the routes: a peer's first packet arrives as soon as the route
     // exists, and the workload's ARP for it must be answered at once, not after a retry.
     changes += this.tune(desired.sysctls, actual.links, created);
-    errors.push(...(await this.kernel.nft(p.nft)));
+    const nftErrors = await this.kernel.nft(p.nft);
+    errors.push(...nftErrors);
+    if (!nftErrors.length) errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, host))));
     errors.push(...(await this.kernel.batch(commands)));
     changes += p.nft.length;
     changes += commands.length;
     const present = new Set([...actual.links.keys(), ...created].filter((name) => desired.ports.has(name)));
     return { durationMs: performance.now() - started, changes, created, errors, failedPorts, present };
+  }
+
+  /**
+   * Records the chains written; returns the conntrack zones whose policy changed (not just
+   * written anew): their connections are forgotten, so each is judged again by the new
+   * rules on its next packet, as OpenContrail re-evaluates flows.
+   */
+  private policyChanged(written: Map<string, string>, host: HostState): number[] {
+    const zones = zonesOf(host);
+    const changed = new Set<number>();
+    for (const [key, content] of written) {
+      const before = this.appliedChains.get(key);
+      this.appliedChains.set(key, content);
+      if (before === undefined || before === content) continue;
+      const id = Number(/_(\d+)$/.exec(key)?.[1]);
+      const n = host.networks.find((x) => x.id === id);
+      if (n) changed.add(zones.get(n.uuid)!);
+    }
+    return [...changed];
   }
 
   /**

@@ -1,0 +1,207 @@
+// Cirrus's nftables tables: their layout, the desired contents computed from the host
+// state, and the script that brings the kernel's tables there. Pure (kernel.ts reads and
+// applies).
+//
+// `table ip cirrus`:
+//   pre   (prerouting, raw): marks a workload's packets with its network's table (by ingress
+//         interface); marks a VXLAN packet for this host with the network of its VNI (the
+//         decapsulated packet keeps the mark); sets the conntrack zone from the mark.
+//   local_out (output, raw): the zone of the host's own marked packets (replies from service
+//         addresses, tunnel packets).
+//   stateful (forward, filter): established and related pass, invalid drop; a new
+//         connection from a workload goes through its network's `pol_out_<id>` chain, one
+//         to a workload through `pol_in_<id>` (policies, acl.ts's rules, first match).
+//   clamp (forward, mangle): TCP MSS of forwarded SYNs to the route's MTU.
+// `table arp cirrus`: marks ARP requests by ingress interface (proxy ARP looks up the
+// network's table).
+
+import type { AclRule } from '../../control/protocol.js';
+import type { HostState, NetworkState } from '../host-state.js';
+import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_PORT, markOf } from './names.js';
+
+/** One family's table: maps (element → value, as nft writes them) and policy chains (rule lines). */
+export interface NftTable {
+  maps: Map<string, Map<string, string>>;
+  /** Regular chains; as read, the rules are not (an empty list). */
+  chains: Map<string, string[]>;
+}
+
+/** A table as read: missing, of an older layout (replaced whole), or current. */
+export type NftActual = NftTable | 'missing' | 'stale';
+
+export const PORT_MARKS = 'port_marks';
+const PORT_OUT = 'port_out';
+const PORT_IN = 'port_in';
+const MARK_ZONES = 'mark_zones';
+const VNI_MARKS = 'vni_marks';
+
+const MAP_TYPES: Record<NftFamily, Record<string, string>> = {
+  ip: {
+    [PORT_MARKS]: 'type ifname : mark',
+    [PORT_OUT]: 'type ifname : verdict',
+    [PORT_IN]: 'type ifname : verdict',
+    [MARK_ZONES]: 'typeof meta mark : ct zone',
+    [VNI_MARKS]: 'typeof @th,96,24 : meta mark',
+  },
+  arp: { [PORT_MARKS]: 'type ifname : mark' },
+};
+
+/** Base chains by family: their presence tells the current layout from an older one. */
+const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
+  ip: {
+    pre: `type filter hook prerouting priority raw; policy accept; meta mark set iifname map @${PORT_MARKS}; fib daddr type local udp dport ${VXLAN_PORT} meta mark set @th,96,24 map @${VNI_MARKS}; ct zone set meta mark map @${MARK_ZONES};`,
+    local_out: `type filter hook output priority raw; policy accept; ct zone set meta mark map @${MARK_ZONES};`,
+    stateful: `type filter hook forward priority filter; policy accept; ct state established,related accept; ct state invalid drop; iifname vmap @${PORT_OUT}; oifname vmap @${PORT_IN};`,
+    clamp: 'type filter hook forward priority mangle; policy accept; tcp flags syn / syn,rst tcp option maxseg size set rt mtu;',
+  },
+  arp: { classify: `type filter hook input priority 0; policy accept; meta mark set iifname map @${PORT_MARKS};` },
+};
+
+export const isBaseChain = (family: NftFamily, name: string): boolean => name in BASE_CHAINS[family];
+export const baseChains = (family: NftFamily): string[] => Object.keys(BASE_CHAINS[family]);
+export const POLICY_CHAIN_PREFIX = 'pol_';
+const chainOut = (n: NetworkState) => `${POLICY_CHAIN_PREFIX}out_${n.id}`;
+const chainIn = (n: NetworkState) => `${POLICY_CHAIN_PREFIX}in_${n.id}`;
+
+/** An interface name as an nft element key. */
+export const ifKey = (name: string): string => `"${name}"`;
+
+/**
+ * Conntrack zones: networks that can talk (leaked into each other, directly or not) share
+ * one, so that a connection's reply finds its entry; isolated networks have their own, so
+ * overlapping addresses never share state. The zone is the component's smallest network id
+ * (16 bits).
+ */
+export function zonesOf(host: HostState): Map<string, number> {
+  const parent = new Map(host.networks.map((n) => [n.uuid, n.uuid]));
+  const find = (x: string): string => {
+    while (parent.get(x) !== x) x = parent.get(x)!;
+    return x;
+  };
+  for (const { network, peer } of host.leaks) if (parent.has(network) && parent.has(peer)) parent.set(find(network), find(peer));
+  const ids = new Map(host.networks.map((n) => [n.uuid, n.id]));
+  const least = new Map<string, number>();
+  for (const n of host.networks) {
+    const root = find(n.uuid);
+    least.set(root, Math.min(least.get(root) ?? Infinity, ids.get(n.uuid)!));
+  }
+  return new Map(host.networks.map((n) => [n.uuid, (least.get(find(n.uuid))! % 65535) + 1]));
+}
+
+/** What the tables should hold for this host. */
+export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
+  const portMarks = new Map<string, string>();
+  const portOut = new Map<string, string>();
+  const portIn = new Map<string, string>();
+  const markZones = new Map<string, string>();
+  const vniMarks = new Map<string, string>();
+  const chains = new Map<string, string[]>();
+  const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
+  const zones = zonesOf(host);
+  for (const n of host.networks) {
+    markZones.set(String(markOf(n.table)), String(zones.get(n.uuid)));
+    vniMarks.set(String(n.vni), String(markOf(n.table)));
+  }
+  for (const p of host.ports) {
+    if (!p.registration.enabled) continue;
+    const n = byUuid.get(p.network)!;
+    portMarks.set(ifKey(p.hostIf), String(markOf(n.table)));
+    if (!n.acl) continue;
+    if (!chains.has(chainOut(n))) {
+      chains.set(chainOut(n), aclChain(n, 'out'));
+      chains.set(chainIn(n), aclChain(n, 'in'));
+    }
+    portOut.set(ifKey(p.hostIf), `jump ${chainOut(n)}`);
+    portIn.set(ifKey(p.hostIf), `jump ${chainIn(n)}`);
+  }
+  return {
+    ip: {
+      maps: new Map([
+        [PORT_MARKS, portMarks],
+        [PORT_OUT, portOut],
+        [PORT_IN, portIn],
+        [MARK_ZONES, markZones],
+        [VNI_MARKS, vniMarks],
+      ]),
+      chains,
+    },
+    arp: { maps: new Map([[PORT_MARKS, new Map(portMarks)]]), chains: new Map() },
+  };
+}
+
+/**
+ * A network's policy chain for one side. `out`: new connections from its workloads (a pass
+ * returns to the forward chain, which then applies the destination's side). `in`: new
+ * connections to its workloads. Unmatched: pass within the network, drop from or to any
+ * other (OpenContrail's default). Each rule counts what it decides, under its uuid.
+ */
+export function aclChain(n: NetworkState, side: 'out' | 'in'): string[] {
+  const own = `{ ${n.subnets.join(', ')} }`;
+  const lines: string[] = [];
+  for (const r of n.acl ?? []) {
+    const match = aclMatch(r);
+    if (match === undefined) continue;
+    const verdict = r.action === 'deny' ? 'drop' : side === 'out' ? 'return' : 'accept';
+    lines.push(`${match}counter ${verdict} comment "${r.uuid}"`);
+  }
+  if (n.subnets.length) lines.push(side === 'out' ? `ip daddr ${own} return` : `ip saddr ${own} accept`);
+  lines.push('counter drop comment "default"');
+  return lines;
+}
+
+/** The match part of a rule ("" matches everything); undefined when it can match nothing. */
+function aclMatch(r: AclRule): string | undefined {
+  if ((r.src && !r.src.length) || (r.dst && !r.dst.length)) return undefined;
+  const set = (xs: (string | number)[]) => (xs.length === 1 ? String(xs[0]) : `{ ${xs.join(', ')} }`);
+  const range = ([lo, hi]: [number, number]) => (lo === hi ? String(lo) : `${lo}-${hi}`);
+  let m = '';
+  if (r.src) m += `ip saddr ${set(r.src)} `;
+  if (r.dst) m += `ip daddr ${set(r.dst)} `;
+  if (r.protocol !== undefined) m += `meta l4proto ${r.protocol} `;
+  if (r.sports) m += `th sport ${set(r.sports.map(range))} `;
+  if (r.dports) m += `th dport ${set(r.dports.map(range))} `;
+  return m;
+}
+
+/** The script bringing the tables from `actual` to `desired`; `applied`: the chains' contents as last written. */
+export function nftScript(desired: Record<NftFamily, NftTable>, actual: Record<NftFamily, NftActual>, applied: ReadonlyMap<string, string>): { lines: string[]; written: Map<string, string> } {
+  const lines: string[] = [];
+  const written = new Map<string, string>();
+  for (const family of NFT_FAMILIES) {
+    const want = desired[family];
+    const have = actual[family];
+    const t = `${family} ${NFT_TABLE}`;
+    const addElements = (map: string, elems: [string, string][]) => {
+      if (elems.length) lines.push(`add element ${t} ${map} { ${elems.map(([k, v]) => `${k} : ${v}`).join(', ')} }`);
+    };
+    if (have === 'missing' || have === 'stale') {
+      if (have === 'stale') lines.push(`delete table ${t}`);
+      lines.push(`table ${t} {`);
+      for (const [map, type] of Object.entries(MAP_TYPES[family])) lines.push(`  map ${map} { ${type}; }`);
+      for (const [name, rules] of want.chains) {
+        lines.push(`  chain ${name} {`, ...rules.map((r) => `    ${r}`), '  }');
+        written.set(`${family}/${name}`, rules.join('\n'));
+      }
+      for (const [name, body] of Object.entries(BASE_CHAINS[family])) lines.push(`  chain ${name} { ${body} }`);
+      lines.push('}');
+      for (const [map, elems] of want.maps) addElements(map, [...elems]);
+      continue;
+    }
+    for (const [name, rules] of want.chains) {
+      const content = rules.join('\n');
+      const key = `${family}/${name}`;
+      if (have.chains.has(name) && applied.get(key) === content) continue;
+      lines.push(have.chains.has(name) ? `flush chain ${t} ${name}` : `add chain ${t} ${name}`);
+      for (const r of rules) lines.push(`add rule ${t} ${name} ${r}`);
+      written.set(key, content);
+    }
+    for (const [map, elems] of want.maps) {
+      const current = have.maps.get(map) ?? new Map<string, string>();
+      const stale = [...current].filter(([k, v]) => elems.get(k) !== v).map(([k]) => k);
+      if (stale.length) lines.push(`delete element ${t} ${map} { ${stale.join(', ')} }`);
+      addElements(map, [...elems].filter(([k, v]) => current.get(k) !== v));
+    }
+    for (const name of have.chains.keys()) if (!want.chains.has(name)) lines.push(`delete chain ${t} ${name}`);
+  }
+  return { lines, written };
+}
