@@ -1,0 +1,169 @@
+// Network policies enforced in the kernel, on a 2-host lab: the seed's "front-end sends
+// its logs to the management network's syslog, but cannot ssh there", directions `>` and
+// `<>` for tcp, udp and icmp, a deny inside a network, the seed's pass-all policy between
+// two networks, a policy change cutting an existing connection (as OpenContrail
+// re-evaluates flows), and overlapping subnets kept apart.
+
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { pollUntil } from '../../src/util/poll.js';
+import { CIRRUS, freePort } from '../support/server.js';
+
+if (process.getuid?.() !== 0) throw new Error('test/e2e needs root: hosts are network namespaces');
+
+const LAB = `p${process.pid}`;
+const W = (s: string) => `${LAB}${s}`;
+const run = promisify(execFile);
+let api = '';
+const servers: ChildProcess[] = [];
+
+const cirrus = (...args: string[]) => run(process.execPath, [CIRRUS, ...args], { timeout: 120_000, env: { ...process.env, CIRRUS_API: api } });
+const inside = (w: string, ...cmd: string[]) => run('ip', ['netns', 'exec', W(w), ...cmd], { timeout: 20_000 });
+const add = (w: string, host: string, network: string, ip: string) => cirrus('lab', 'workload', 'add', W(w), '--host', host, '--network', network, '--ip', ip, '--name', LAB);
+const policy = async (name: string, rules: string[], networks: string[]) => {
+  await cirrus('policy', 'create', name, ...rules.flatMap((r) => ['--rule', r]));
+  for (const n of networks) await cirrus('policy', 'attach', name, '--network', n);
+};
+
+/** Answers its own name on every given TCP and UDP port, inside workload `w`. */
+function serve(w: string, tcp: number[], udp: number[] = []): void {
+  const code = `
+import socket, select
+socks = []
+for p in ${JSON.stringify(tcp)}:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', p)); s.listen(16); socks.append(s)
+for p in ${JSON.stringify(udp)}:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', p)); socks.append(s)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        if s.type == socket.SOCK_STREAM:
+            c, _ = s.accept(); c.sendall(b'${W(w)}'); c.close()
+        else:
+            _, peer = s.recvfrom(100); s.sendto(b'${W(w)}', peer)
+`;
+  servers.push(spawn('ip', ['netns', 'exec', W(w), 'python3', '-c', code], { stdio: 'ignore' }));
+}
+
+/** What answers `proto` `to`:`port` from workload `from` (one attempt, 1 s), or undefined. */
+async function reach(from: string, proto: 'tcp' | 'udp' | 'icmp', to: string, port = 0): Promise<string | undefined> {
+  if (proto === 'icmp') return (await inside(from, 'ping', '-c', '1', '-W', '1', to).then(() => 'pong', () => undefined));
+  const code =
+    proto === 'tcp'
+      ? `import socket; s=socket.create_connection(('${to}', ${port}), timeout=1); print(s.recv(64).decode())`
+      : `import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); s.sendto(b'x', ('${to}', ${port})); print(s.recv(64).decode())`;
+  return inside(from, 'python3', '-c', code).then((r) => r.stdout.trim(), () => undefined);
+}
+
+/** Waits until `from` reaches the target (what a policy change needs to take effect). */
+const reaches = (from: string, proto: 'tcp' | 'udp' | 'icmp', to: string, port = 0) =>
+  pollUntil(`${from} reaches ${proto} ${to}:${port}`, async () => (await reach(from, proto, to, port)), { timeoutMs: 15_000, intervalMs: 100 });
+/** Waits until `from` no longer reaches the target. */
+const blocked = (from: string, proto: 'tcp' | 'udp' | 'icmp', to: string, port = 0) =>
+  pollUntil(`${from} blocked from ${proto} ${to}:${port}`, async () => ((await reach(from, proto, to, port)) === undefined ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+
+before(async () => {
+  const port = await freePort();
+  api = `http://127.0.0.1:${port}`;
+  await cirrus('lab', 'up', '--hosts', '2', '--name', LAB, '--api-port', String(port));
+  for (const [n, cidr] of [['frontend', '10.41.0.0/24'], ['mgmt', '10.42.0.0/24'], ['red', '10.43.0.0/24'], ['green', '10.44.0.0/24'], ['blue', '10.41.0.0/24']] as const) {
+    await cirrus('network', 'create', n, '--subnet', cidr);
+  }
+  await add('fe1', 'h1', 'frontend', '10.41.0.10');
+  await add('fe2', 'h2', 'frontend', '10.41.0.11');
+  await add('mg1', 'h2', 'mgmt', '10.42.0.10');
+  await add('r1', 'h1', 'red', '10.43.0.10');
+  await add('g1', 'h2', 'green', '10.44.0.10');
+  await add('b1', 'h2', 'blue', '10.41.0.10');
+  serve('mg1', [514, 22], [514]);
+  serve('fe1', [7000, 7001]);
+  serve('fe2', [7000, 7001]);
+  serve('g1', [80]);
+  serve('r1', [80]);
+  await policy('syslog', ['pass tcp frontend > mgmt 514', 'pass udp frontend > mgmt 514'], ['frontend', 'mgmt']);
+});
+
+after(async () => {
+  for (const s of servers) s.kill();
+  await cirrus('lab', 'down', '--name', LAB).catch(() => undefined);
+});
+
+test("the seed's syslog-but-not-ssh: frontend reaches mgmt's tcp and udp 514, not ssh, not ping; mgmt cannot connect back", async () => {
+  assert.equal(await reaches('fe1', 'tcp', '10.42.0.10', 514), W('mg1'), 'across hosts, tcp 514 passes (and its replies)');
+  assert.equal(await reaches('fe1', 'udp', '10.42.0.10', 514), W('mg1'), 'udp 514 passes, the reply too');
+  assert.equal(await reach('fe1', 'tcp', '10.42.0.10', 22), undefined, 'ssh is denied');
+  assert.equal(await reach('fe1', 'icmp', '10.42.0.10'), undefined, 'ping is denied');
+  assert.equal(await reach('mg1', 'tcp', '10.41.0.10', 7000), undefined, "'>': mgmt cannot open connections to frontend");
+  assert.equal(await reach('fe2', 'tcp', '10.42.0.10', 514), W('mg1'), 'the same from a frontend workload on the same host as mg1');
+  assert.equal(await reach('fe2', 'tcp', '10.42.0.10', 22), undefined);
+});
+
+test("'<>' passes both ways; a deny inside a network stops only what it names", async () => {
+  await policy('ping-both', ['pass icmp frontend <> mgmt'], ['frontend', 'mgmt']);
+  await reaches('fe1', 'icmp', '10.42.0.10');
+  await reaches('mg1', 'icmp', '10.41.0.10');
+  assert.equal(await reach('fe1', 'tcp', '10.41.0.11', 7000), W('fe2'), 'inside a network everything passes by default');
+  await policy('no-7000', ['deny tcp frontend > frontend 7000'], ['frontend']);
+  await blocked('fe1', 'tcp', '10.41.0.11', 7000);
+  assert.equal(await reach('fe1', 'tcp', '10.41.0.11', 7001), W('fe2'), 'port 7001 still passes');
+  assert.equal(await reach('fe1', 'icmp', '10.41.0.11'), 'pong');
+});
+
+test("the seed's pass-all policy between two networks; detaching it from one side isolates them again", async () => {
+  assert.equal(await reach('r1', 'tcp', '10.44.0.10', 80), undefined, 'isolated by default');
+  await policy('all', ['pass any red <> green'], ['red', 'green']);
+  assert.equal(await reaches('r1', 'tcp', '10.44.0.10', 80), W('g1'));
+  assert.equal(await reaches('g1', 'tcp', '10.43.0.10', 80), W('r1'));
+  await reaches('g1', 'icmp', '10.43.0.10');
+  await cirrus('policy', 'detach', 'all', '--network', 'green');
+  await blocked('r1', 'tcp', '10.44.0.10', 80);
+  await blocked('r1', 'icmp', '10.44.0.10');
+});
+
+test('a policy change cuts an existing connection it no longer allows (flows are judged again)', async () => {
+  // A connection that stays open and answers each line it gets with its length.
+  const code = `
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 515)); s.listen(1)
+c, _ = s.accept()
+while True:
+    d = c.recv(100)
+    if not d: break
+    c.sendall(str(len(d)).encode())
+`;
+  servers.push(spawn('ip', ['netns', 'exec', W('mg1'), 'python3', '-c', code], { stdio: 'ignore' }));
+  await policy('log515', ['pass tcp frontend > mgmt 515'], ['frontend', 'mgmt']);
+  // The client keeps one connection and prints "ok" per answered line, "cut" when one is not answered in 1 s.
+  const client = spawn('ip', ['netns', 'exec', W('fe1'), 'python3', '-u', '-c', `
+import socket, sys, time
+for attempt in range(150):
+    try:
+        s = socket.create_connection(('10.42.0.10', 515), timeout=1); break
+    except OSError: time.sleep(0.1)
+s.settimeout(1)
+while True:
+    line = sys.stdin.readline()
+    if not line: break
+    try:
+        s.sendall(b'x'); s.recv(10); print('ok')
+    except OSError: print('cut')
+`], { stdio: ['pipe', 'pipe', 'ignore'] });
+  servers.push(client);
+  const answers: string[] = [];
+  client.stdout!.on('data', (d: Buffer) => answers.push(...d.toString().trim().split('\n')));
+  const ask = async () => {
+    const n = answers.length;
+    client.stdin!.write('\n');
+    return pollUntil('an answer from the client', () => (answers.length > n ? answers.at(-1) : undefined), { timeoutMs: 20_000, intervalMs: 20 });
+  };
+  assert.equal(await ask(), 'ok', 'the connection works');
+  await cirrus('policy', 'detach', 'log515', '--network', 'mgmt');
+  await pollUntil('the existing connection is cut', async () => ((await ask()) === 'cut' ? true : undefined), { timeoutMs: 20_000, intervalMs: 100 });
+});
+
+test('overlapping subnets: blue reuses frontend\'s addresses and gets none of its policies', async () => {
+  assert.equal(await reach('fe1', 'tcp', '10.42.0.10', 514), W('mg1'));
+  assert.equal(await reach('b1', 'tcp', '10.42.0.10', 514), undefined, 'blue 10.41.0.10, same address as fe1, is not frontend');
+  assert.equal(await reach('b1', 'icmp', '10.41.0.11'), undefined, 'nor does it reach frontend workloads');
+});
