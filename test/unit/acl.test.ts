@@ -1,0 +1,61 @@
+// compileAcl: a network's policies → ordered directional rules with addresses as CIDRs.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Keys, type StoredObject } from '../../src/config/object.js';
+import { ConfigView } from '../../src/config/view.js';
+import { compileAcl } from '../../src/control/acl.js';
+
+const subnetRef = (prefix: string) => [{ uuid: 'ipam', attr: { ipam_subnets: [{ subnet: { ip_prefix: prefix, ip_prefix_len: 24 }, subnet_uuid: `s-${prefix}`, default_gateway: prefix.replace(/0$/, '1'), dns_server_address: prefix.replace(/0$/, '2'), allocation_pools: [] }] } }];
+const net = (uuid: string, name: string, prefix: string, policies: [string, number][] = []): StoredObject => ({
+  type: 'virtual-network',
+  uuid,
+  fq_name: ['d', 'p', name],
+  props: { virtual_network_network_id: 1 },
+  refs: { network_ipam_refs: subnetRef(prefix), network_policy_refs: policies.map(([u, major]) => ({ uuid: u, attr: { sequence: { major, minor: 0 } } })) },
+});
+const rule = (r: Record<string, unknown>) => ({ direction: '>', protocol: 'any', src_addresses: [{ virtual_network: 'any' }], dst_addresses: [{ virtual_network: 'any' }], action_list: { simple_action: 'pass' }, ...r });
+const policy = (uuid: string, rules: Record<string, unknown>[]): StoredObject => ({ type: 'network-policy', uuid, fq_name: ['d', 'p', uuid], props: { network_policy_entries: { policy_rule: rules.map(rule) } }, refs: {} });
+
+function viewOf(objs: StoredObject[]): ConfigView {
+  const v = new ConfigView();
+  const kvs = objs.flatMap((o, i) => [
+    { key: Keys.object(o.type, o.uuid), value: JSON.stringify(o), createRev: 2 * i + 1, modRev: 2 * i + 1 },
+    { key: Keys.name(o.type, o.fq_name), value: o.uuid, createRev: 2 * i + 2, modRev: 2 * i + 2 },
+  ]);
+  v.load(kvs, kvs.length);
+  return v;
+}
+
+test('rules: addresses by network name, local, any and subnet; protocols by name and number; ports only for tcp and udp', () => {
+  const p = policy('p1', [
+    { rule_uuid: 'r1', protocol: 'tcp', src_addresses: [{ virtual_network: 'local' }], dst_addresses: [{ virtual_network: 'd:p:mgmt' }], dst_ports: [{ start_port: 514, end_port: 514 }, { start_port: 600, end_port: 610 }] },
+    { rule_uuid: 'r2', protocol: 'icmp', direction: '<>', src_addresses: [{ subnet: { ip_prefix: '192.168.0.0', ip_prefix_len: 16 } }], dst_ports: [{ start_port: 1, end_port: 2 }] },
+    { rule_uuid: 'r3', protocol: '47', action_list: { simple_action: 'deny' } },
+    { rule_uuid: 'r4', protocol: 'tcp', dst_addresses: [{ virtual_network: 'd:p:nowhere' }] },
+    { rule_uuid: 'r5', protocol: 'bogus' },
+  ]);
+  const fe = net('fe', 'frontend', '10.1.0.0', [['p1', 0]]);
+  const acl = compileAcl(viewOf([p, fe, net('mg', 'mgmt', '10.2.0.0')]), fe);
+  assert.deepEqual(acl, [
+    { uuid: 'r1', action: 'pass', protocol: 6, src: ['10.1.0.0/24'], dst: ['10.2.0.0/24'], dports: [[514, 514], [600, 610]] },
+    { uuid: 'r2', action: 'pass', protocol: 1, src: ['192.168.0.0/16'], dst: null },
+    { uuid: 'r2', action: 'pass', protocol: 1, src: null, dst: ['192.168.0.0/16'] },
+    { uuid: 'r3', action: 'deny', protocol: 47, src: null, dst: null },
+    { uuid: 'r4', action: 'pass', protocol: 6, src: null, dst: [] },
+  ], "'<>' is two rules; an unknown network matches nothing ([]); an unknown protocol is no rule");
+});
+
+test('order: policies by their sequence, rules by rule_sequence, then as written', () => {
+  const a = policy('a', [{ rule_uuid: 'a2', rule_sequence: { major: 2, minor: 0 } }, { rule_uuid: 'a1', rule_sequence: { major: 1, minor: 0 } }]);
+  const b = policy('b', [{ rule_uuid: 'b1' }, { rule_uuid: 'b2' }]);
+  const n = net('n', 'n', '10.1.0.0', [['a', 5], ['b', 1]]);
+  assert.deepEqual(compileAcl(viewOf([a, b, n]), n).map((r) => r.uuid), ['b1', 'b2', 'a1', 'a2']);
+});
+
+test('a rule without its own uuid is named after its policy and position; a missing policy is skipped', () => {
+  const p = policy('p', [{}]);
+  delete (p.props['network_policy_entries'] as { policy_rule: Record<string, unknown>[] }).policy_rule[0]!['rule_uuid'];
+  const n = net('n', 'n', '10.1.0.0', [['gone', 0], ['p', 1]]);
+  assert.deepEqual(compileAcl(viewOf([p, n]), n).map((r) => r.uuid), ['p:0']);
+});

@@ -1,0 +1,72 @@
+// The nftables side of policies: rules rendered into per-network chains, conntrack zones,
+// and the script from the kernel's tables to the desired ones.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { HostState, NetworkState, PortState } from '../../src/agent/host-state.js';
+import { type NftTable, aclChain, desiredNft, nftScript, zonesOf } from '../../src/agent/dataplane/nft.js';
+
+const net = (uuid: string, id: number, subnet: string, acl?: NetworkState['acl']): NetworkState => ({ uuid, name: uuid, id, table: 1_000_000 + id, serviceAddresses: [], subnets: [subnet], vni: 100 + id, ...(acl ? { acl } : {}) });
+const port = (hostIf: string, network: string): PortState => ({
+  vmiUuid: hostIf,
+  network,
+  hostIf,
+  mac: '02:00:00:00:00:01',
+  address: '10.0.0.3',
+  prefixLen: 24,
+  registration: { vmiUuid: hostIf, mode: 'create', netns: 'w', ifname: 'eth0', enabled: true, createdAt: '' },
+});
+const host = (networks: NetworkState[], ports: PortState[], leaks: HostState['leaks'] = []): HostState => ({ networks, ports, remotes: [], leaks, pending: [] });
+
+const FE = net('fe', 1, '10.1.0.0/24', [
+  { uuid: 'r1', action: 'pass', protocol: 6, src: ['10.1.0.0/24'], dst: ['10.2.0.0/24'], dports: [[514, 514], [600, 610]] },
+  { uuid: 'r2', action: 'deny', protocol: 1, src: null, dst: null },
+  { uuid: 'r3', action: 'pass', src: null, dst: [] },
+]);
+
+test('a chain per side: rules in order with their uuid and a counter, then the default (own network passes, others drop)', () => {
+  assert.deepEqual(aclChain(FE, 'out'), [
+    'ip saddr 10.1.0.0/24 ip daddr 10.2.0.0/24 meta l4proto 6 th dport { 514, 600-610 } counter return comment "r1"',
+    'meta l4proto 1 counter drop comment "r2"',
+    'ip daddr { 10.1.0.0/24 } return',
+    'counter drop comment "default"',
+  ], 'a rule that can match nothing (r3) is left out');
+  assert.deepEqual(aclChain(FE, 'in').slice(-2), ['ip saddr { 10.1.0.0/24 } accept', 'counter drop comment "default"']);
+  assert.match(aclChain(FE, 'in')[0]!, / accept comment "r1"$/, 'on the destination side a pass is final');
+});
+
+test('zones: networks that leak into each other share the smallest id of their group; others have their own', () => {
+  const h = host([net('a', 7, '10.7.0.0/24'), net('b', 3, '10.3.0.0/24'), net('c', 5, '10.5.0.0/24'), net('d', 9, '10.9.0.0/24')], [], [{ network: 'a', peer: 'b' }, { network: 'b', peer: 'c' }]);
+  assert.deepEqual([...zonesOf(h)], [['a', 4], ['b', 4], ['c', 4], ['d', 10]]);
+});
+
+test('desired tables: ports of networks with policies jump to their chains; every network has a zone and a VNI mark', () => {
+  const d = desiredNft(host([FE, net('plain', 2, '10.2.0.0/24')], [port('cv-a', 'fe'), port('cv-b', 'plain')]));
+  assert.deepEqual([...d.ip.maps.get('port_out')!], [['"cv-a"', 'jump pol_out_1']]);
+  assert.deepEqual([...d.ip.maps.get('port_in')!], [['"cv-a"', 'jump pol_in_1']]);
+  assert.deepEqual([...d.ip.chains.keys()], ['pol_out_1', 'pol_in_1']);
+  assert.deepEqual([...d.ip.maps.get('mark_zones')!], [['1000001', '2'], ['1000002', '3']]);
+  assert.deepEqual([...d.ip.maps.get('vni_marks')!], [['101', '1000001'], ['102', '1000002']]);
+  assert.deepEqual([...d.arp.maps.get('port_marks')!], [['"cv-a"', '1000001'], ['"cv-b"', '1000002']]);
+});
+
+const asRead = (t: NftTable): NftTable => ({ maps: new Map([...t.maps].map(([k, m]) => [k, new Map(m)])), chains: new Map([...t.chains.keys()].map((c) => [c, []])) });
+
+test('script: a missing table is made whole, a stale one replaced; then only what changed is written', () => {
+  const h = host([FE], [port('cv-a', 'fe')]);
+  const d = desiredNft(h);
+  const fresh = nftScript(d, { ip: 'missing', arp: 'stale' }, new Map());
+  assert.equal(fresh.lines[0], 'table ip cirrus {');
+  assert.ok(fresh.lines.includes('delete table arp cirrus'), 'an older layout goes in the same transaction');
+  assert.ok(fresh.lines.indexOf('  chain pol_out_1 {') < fresh.lines.findIndex((l) => l.startsWith('add element ip cirrus port_out')), 'chains exist before elements jump to them');
+  const applied = new Map([...fresh.written]);
+  assert.deepEqual(nftScript(d, { ip: asRead(d.ip), arp: asRead(d.arp) }, applied).lines, [], 'converged: nothing to do');
+
+  const changed = desiredNft(host([{ ...FE, acl: FE.acl!.slice(1) }], [port('cv-a', 'fe')]));
+  const s = nftScript(changed, { ip: asRead(d.ip), arp: asRead(d.arp) }, applied);
+  assert.equal(s.lines[0], 'flush chain ip cirrus pol_out_1', 'a changed chain is flushed and rewritten in one transaction');
+  assert.deepEqual([...s.written.keys()], ['ip/pol_out_1', 'ip/pol_in_1']);
+
+  const gone = nftScript(desiredNft(host([FE], [])), { ip: asRead(d.ip), arp: asRead(d.arp) }, applied).lines;
+  assert.ok(gone.indexOf('delete element ip cirrus port_out { "cv-a" }') < gone.indexOf('delete chain ip cirrus pol_out_1'), 'elements go before the chains they jump to');
+});
