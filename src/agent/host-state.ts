@@ -40,6 +40,10 @@ export interface PortState {
   address: string;
   prefixLen: number;
   gateway?: string;
+  /** Other sources it may send from (CIDR and MAC). */
+  allowedAddressPairs?: { cidr: string; mac: string }[];
+  /** false: it may send from any address (port security off). */
+  portSecurity?: false;
   /** The registration this port comes from (namespace, interface name, mode). */
   registration: PortRegistration;
 }
@@ -102,6 +106,8 @@ export function computeHostState(doc: HostDocument | undefined, registrations: P
       address: port.address,
       prefixLen: port.prefixLen,
       ...(port.gateway ? { gateway: port.gateway } : {}),
+      ...(port.allowedAddressPairs?.length ? { allowedAddressPairs: port.allowedAddressPairs.map((p) => ({ cidr: p.cidr, mac: normaliseMac(p.mac ?? '') ?? mac })) } : {}),
+      ...(port.portSecurity === false ? { portSecurity: false as const } : {}),
       registration: reg,
     });
   }

@@ -53,6 +53,10 @@ export const PortEntry = Type.Object({
   address: Type.Optional(Ipv4),
   prefixLen: Type.Optional(Type.Integer({ minimum: 0, maximum: 32 })),
   gateway: Type.Optional(Ipv4),
+  /** Other sources it may send from (allowed_address_pairs: CIDR, and a MAC or its own). */
+  allowedAddressPairs: Type.Optional(Type.Array(Type.Object({ cidr: Cidr, mac: Type.Optional(Type.String()) }))),
+  /** false: no anti-spoofing (port_security_enabled, the interface's or its network's). */
+  portSecurity: Type.Optional(Type.Boolean()),
   /** Its virtual machine and project (for introspect). */
   vm: Type.Optional(Type.Object({ uuid: Type.String(), name: Type.String() })),
   project: Type.Optional(Type.String()),

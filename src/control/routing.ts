@@ -7,7 +7,7 @@ import type { StoredObject } from '../config/object.js';
 import type { ConfigView } from '../config/view.js';
 import { singleRef } from '../config/hooks/context.js';
 import { subnetsOf } from '../ipam/subnets.js';
-import { formatCidr, formatIpv4, isIpv4, normaliseMac } from '../util/ipv4.js';
+import { formatCidr, formatIpv4, isIpv4, normaliseMac, parseCidr } from '../util/ipv4.js';
 import { AUTO_VNI_BASE } from '../agent/dataplane/names.js';
 import { compileAcl } from './acl.js';
 import { type Leaks, computeLeaks } from './leaks.js';
@@ -357,8 +357,32 @@ export class RoutingEngine {
     const mac = normaliseMac(((vmi.props['virtual_machine_interface_mac_addresses'] as { mac_address?: string[] } | undefined)?.mac_address ?? [])[0] ?? '');
     const address = iip.props['instance_ip_address'] as string;
     if (!mac || !isIpv4(address)) return { ...base, pending: 'invalid MAC or address in the configuration' };
-    return { ...base, mac, address, prefixLen: subnet.cidr.prefixLen, ...(subnet.gateway !== undefined ? { gateway: formatIpv4(subnet.gateway) } : {}) };
+    const pairs = allowedPairs(vmi);
+    const security = (vmi.props['port_security_enabled'] ?? this.view.get(network)?.obj.props['port_security_enabled']) !== false;
+    return {
+      ...base,
+      mac,
+      address,
+      prefixLen: subnet.cidr.prefixLen,
+      ...(subnet.gateway !== undefined ? { gateway: formatIpv4(subnet.gateway) } : {}),
+      ...(pairs.length ? { allowedAddressPairs: pairs } : {}),
+      ...(security ? {} : { portSecurity: false }),
+    };
   }
+}
+
+/** allowed_address_pairs as CIDRs with their MAC (invalid ones dropped). */
+function allowedPairs(vmi: StoredObject): { cidr: string; mac?: string }[] {
+  type Pair = { ip?: { ip_prefix?: string; ip_prefix_len?: number }; mac?: string };
+  const list = (vmi.props['virtual_machine_interface_allowed_address_pairs'] as { allowed_address_pair?: Pair[] } | undefined)?.allowed_address_pair ?? [];
+  const out: { cidr: string; mac?: string }[] = [];
+  for (const p of list) {
+    const cidr = parseCidr(`${p.ip?.ip_prefix}/${p.ip?.ip_prefix_len}`);
+    const mac = p.mac ? normaliseMac(p.mac) : undefined;
+    if (typeof cidr === 'string' || (p.mac && !mac)) continue;
+    out.push({ cidr: formatCidr(cidr), ...(mac ? { mac } : {}) });
+  }
+  return out;
 }
 
 export function bindingHost(vmi: StoredObject): string | undefined {

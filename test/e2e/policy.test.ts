@@ -2,7 +2,8 @@
 // its logs to the management network's syslog, but cannot ssh there", directions `>` and
 // `<>` for tcp, udp and icmp, a deny inside a network, the seed's pass-all policy between
 // two networks, a policy change cutting an existing connection (as OpenContrail
-// re-evaluates flows), and overlapping subnets kept apart.
+// re-evaluates flows), overlapping subnets kept apart; anti-spoofing (source address, MAC,
+// ARP; allowed address pairs) and the host's protection from its workloads.
 
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
@@ -166,4 +167,73 @@ test('overlapping subnets: blue reuses frontend\'s addresses and gets none of it
   assert.equal(await reach('fe1', 'tcp', '10.42.0.10', 514), W('mg1'));
   assert.equal(await reach('b1', 'tcp', '10.42.0.10', 514), undefined, 'blue 10.41.0.10, same address as fe1, is not frontend');
   assert.equal(await reach('b1', 'icmp', '10.41.0.11'), undefined, 'nor does it reach frontend workloads');
+});
+
+/** Datagrams from `from`, sent from source address `src` (bound), as seen by a listener in `to` (a set of sources). */
+async function udpSources(from: string, src: string, to: string, toAddr: string, port: number): Promise<string[]> {
+  const listener = spawn('ip', ['netns', 'exec', W(to), 'python3', '-u', '-c', `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', ${port})); s.settimeout(3)
+print('ready')
+try:
+    while True:
+        _, peer = s.recvfrom(100); print(peer[0])
+except socket.timeout: pass
+`], { stdio: ['ignore', 'pipe', 'ignore'] });
+  servers.push(listener);
+  let out = '';
+  listener.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  const done = new Promise((r) => listener.once('exit', r));
+  await pollUntil('listener ready', () => (out.includes('ready') ? true : undefined), { timeoutMs: 10_000, intervalMs: 20 });
+  await inside(from, 'python3', '-c', `
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_IP, 19, 1); s.bind(('${src}', 0))
+for i in range(5):
+    s.sendto(b'x', ('${toAddr}', ${port})); time.sleep(0.05)
+`);
+  await done;
+  return [...new Set(out.split('\n').slice(1).filter(Boolean))];
+}
+
+test('anti-spoofing: a foreign source address or MAC is dropped; an allowed address pair is not', async () => {
+  assert.deepEqual(await udpSources('fe1', '10.41.0.10', 'fe2', '10.41.0.11', 9001), ['10.41.0.10'], 'its own address passes');
+  assert.deepEqual(await udpSources('fe1', '10.41.0.99', 'fe2', '10.41.0.11', 9002), [], 'another address of the subnet is dropped (IP_TRANSPARENT sender)');
+  const vmi = JSON.parse((await cirrus('-o', 'json', 'lab', 'status', '--name', LAB)).stdout).workloads.find((w: { name: string }) => w.name === W('fe1')).vmi_uuid as string;
+  const put = await fetch(`${api}/virtual-machine-interface/${vmi}`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ 'virtual-machine-interface': { virtual_machine_interface_allowed_address_pairs: { allowed_address_pair: [{ ip: { ip_prefix: '10.41.0.99', ip_prefix_len: 32 } }] } } }),
+  });
+  assert.equal(put.status, 200, await put.text());
+  await pollUntil('the allowed pair passes', async () => ((await udpSources('fe1', '10.41.0.99', 'fe2', '10.41.0.11', 9003)).includes('10.41.0.99') ? true : undefined), { timeoutMs: 20_000, intervalMs: 100 });
+  // Another MAC on the same interface: nothing passes.
+  const mac = (await inside('fe1', 'cat', '/sys/class/net/eth0/address')).stdout.trim();
+  await inside('fe1', 'ip', 'link', 'set', 'eth0', 'address', '02:66:66:66:66:66');
+  try {
+    assert.equal(await reach('fe1', 'icmp', '10.41.0.11'), undefined, 'a foreign MAC is dropped');
+  } finally {
+    await inside('fe1', 'ip', 'link', 'set', 'eth0', 'address', mac);
+  }
+  await reaches('fe1', 'icmp', '10.41.0.11');
+});
+
+test('ARP claiming an address not its own is dropped at the host', async () => {
+  const counter = async () => Number(/counter packets (\d+) bytes \d+ drop comment "spoofed source"/.exec((await run('ip', ['netns', 'exec', `${LAB}-h1`, 'nft', 'list', 'chain', 'arp', 'cirrus', 'classify'])).stdout)?.[1] ?? NaN);
+  const before = await counter();
+  // A gratuitous ARP reply from fe1's own MAC claiming 10.41.0.50.
+  await inside('fe1', 'python3', '-c', `
+import socket
+mac = bytes.fromhex(open('/sys/class/net/eth0/address').read().strip().replace(':', ''))
+ip = bytes([10, 41, 0, 50])
+frame = b'\\xff' * 6 + mac + b'\\x08\\x06' + bytes.fromhex('0001080006040002') + mac + ip + b'\\xff' * 6 + ip
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW); s.bind(('eth0', 0))
+for i in range(3): s.send(frame)
+`);
+  await pollUntil('the spoofed ARP counted and dropped', async () => ((await counter()) >= before + 3 ? true : undefined), { timeoutMs: 5_000, intervalMs: 50 });
+});
+
+test("the host is protected: a workload pings its gateway but reaches nothing else of its host", async () => {
+  await reaches('fe1', 'icmp', '10.41.0.1');
+  assert.equal(await reach('fe1', 'icmp', '10.254.0.1'), undefined, "the host's underlay address does not answer a workload");
+  assert.equal(await reach('fe1', 'tcp', '10.41.0.1', 22), undefined);
 });

@@ -126,7 +126,16 @@ test('a disabled port keeps its interface, down and unrouted; a down link of an 
   actual.links.set('cv-b', { up: false });
   const p = plan(desiredState(h), actual);
   assert.deepEqual(p.create, []);
-  assert.deepEqual(p.nft, ['delete element ip cirrus port_marks { "cv-a" }', 'delete element arp cirrus port_marks { "cv-a" }']);
+  const own = '"cv-a" . 10.0.0.3 . 02:00:00:00:00:03';
+  assert.deepEqual(p.nft, [
+    'delete element ip cirrus port_marks { "cv-a" }',
+    'delete element ip cirrus ports { "cv-a" }',
+    'delete element ip cirrus guarded { "cv-a" }',
+    `delete element ip cirrus port_addrs { ${own} }`,
+    'delete element arp cirrus port_marks { "cv-a" }',
+    'delete element arp cirrus guarded { "cv-a" }',
+    `delete element arp cirrus port_addrs { ${own} }`,
+  ], 'a disabled port leaves every set');
   assert.deepEqual(
     p.commands.map((c) => c.line),
     [

@@ -70,3 +70,13 @@ test('script: a missing table is made whole, a stale one replaced; then only wha
   const gone = nftScript(desiredNft(host([FE], [])), { ip: asRead(d.ip), arp: asRead(d.arp) }, applied).lines;
   assert.ok(gone.indexOf('delete element ip cirrus port_out { "cv-a" }') < gone.indexOf('delete chain ip cirrus pol_out_1'), 'elements go before the chains they jump to');
 });
+
+test('anti-spoofing: a guarded port may send from its address and MAC and its allowed pairs; port security off: not guarded', () => {
+  const a = { ...port('cv-a', 'fe'), allowedAddressPairs: [{ cidr: '10.9.0.0/24', mac: '02:00:00:00:00:09' }, { cidr: '10.8.0.7/32', mac: '02:00:00:00:00:01' }] };
+  const open = { ...port('cv-b', 'fe'), portSecurity: false as const };
+  const d = desiredNft(host([FE], [a, open]));
+  assert.deepEqual([...d.ip.maps.get('ports')!.keys()], ['"cv-a"', '"cv-b"'], 'both are protected from reaching the host');
+  assert.deepEqual([...d.ip.maps.get('guarded')!.keys()], ['"cv-a"']);
+  assert.deepEqual([...d.ip.maps.get('port_addrs')!.keys()], ['"cv-a" . 10.0.0.3 . 02:00:00:00:00:01', '"cv-a" . 10.9.0.0/24 . 02:00:00:00:00:09', '"cv-a" . 10.8.0.7 . 02:00:00:00:00:01']);
+  assert.deepEqual([...d.arp.maps.get('port_addrs')!.keys()], [...d.ip.maps.get('port_addrs')!.keys()], 'ARP is held to the same addresses');
+});

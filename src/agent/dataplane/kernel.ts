@@ -125,38 +125,52 @@ export function parseBatchErrors(stderr: string, lines: string[]): BatchError[] 
   return errors;
 }
 
+type NftType = string | string[];
+interface NftSetJson {
+  family: string;
+  table: string;
+  name: string;
+  type: NftType;
+  map?: string;
+  elem?: unknown[];
+}
 interface NftJson {
-  nftables: {
-    map?: { family: string; table: string; name: string; elem?: [unknown, unknown][] };
-    chain?: { family: string; table: string; name: string };
-  }[];
+  nftables: { map?: NftSetJson; set?: NftSetJson; chain?: { family: string; table: string; name: string } }[];
 }
 
-/** An element key or value as nft writes it (ifnames quoted, numbers decimal, verdicts as `jump X`). */
-function nftValue(v: unknown): string {
-  if (typeof v === 'string') return ifKey(v);
+/** An element part as nft writes it: interface names quoted, prefixes as CIDRs, verdicts as `jump X`. */
+function nftValue(v: unknown, type: NftType | undefined): string {
   if (typeof v === 'number') return String(v);
-  const jump = (v as { jump?: { target?: string } } | null)?.jump?.target;
-  return jump !== undefined ? `jump ${jump}` : JSON.stringify(v);
+  if (typeof v === 'string') return type === 'ifname' ? ifKey(v) : v;
+  const o = v as { jump?: { target?: string }; concat?: unknown[]; prefix?: { addr: string; len: number } } | null;
+  if (o?.jump?.target !== undefined) return `jump ${o.jump.target}`;
+  if (o?.prefix) return `${o.prefix.addr}/${o.prefix.len}`;
+  if (o?.concat) return o.concat.map((x, i) => nftValue(x, Array.isArray(type) ? type[i] : undefined)).join(' . ');
+  return JSON.stringify(v);
 }
 
-/** Cirrus's tables (their maps with elements, and chain names), per family: one `nft` for maps, one for chains. */
+/** A map's [key, value] or a set's key (value ''), as nft writes them. */
+function element(e: unknown, s: NftSetJson): [string, string] {
+  if (s.map !== undefined && Array.isArray(e)) return [nftValue(e[0], s.type), nftValue(e[1], s.map)];
+  return [nftValue(e, s.type), ''];
+}
+
+/** Cirrus's tables (sets and maps with elements, chain names), per family: one `nft` each for maps, sets and chains. */
 async function readNft(): Promise<KernelState['nft']> {
-  const [maps, chains] = await Promise.all([run('nft', ['-j', 'list', 'maps']), run('nft', ['-j', 'list', 'chains'])]);
-  for (const r of [maps, chains]) if (r.code !== 0) throw new Error(`nft list: ${r.stderr.trim()}`);
+  const runs = await Promise.all(['maps', 'sets', 'chains'].map((what) => run('nft', ['-j', 'list', what])));
+  for (const r of runs) if (r.code !== 0) throw new Error(`nft list: ${r.stderr.trim()}`);
   const out: KernelState['nft'] = { ip: 'missing', arp: 'missing' };
   const tables: Partial<Record<NftFamily, NftTable>> = {};
   const tableOf = (family: string): NftTable | undefined => {
     if (!NFT_FAMILIES.includes(family as NftFamily)) return undefined;
     return (tables[family as NftFamily] ??= { maps: new Map(), chains: new Map() });
   };
-  for (const o of (JSON.parse(chains.stdout) as NftJson).nftables) {
-    const c = o.chain;
-    if (c?.table === NFT_TABLE) tableOf(c.family)?.chains.set(c.name, []);
-  }
-  for (const o of (JSON.parse(maps.stdout) as NftJson).nftables) {
-    const m = o.map;
-    if (m?.table === NFT_TABLE) tableOf(m.family)?.maps.set(m.name, new Map((m.elem ?? []).map(([k, v]) => [nftValue(k), nftValue(v)])));
+  for (const r of runs) {
+    for (const o of (JSON.parse(r.stdout) as NftJson).nftables) {
+      const set = o.map ?? o.set;
+      if (set?.table === NFT_TABLE) tableOf(set.family)?.maps.set(set.name, new Map((set.elem ?? []).map((e) => element(e, set))));
+      if (o.chain?.table === NFT_TABLE) tableOf(o.chain.family)?.chains.set(o.chain.name, []);
+    }
   }
   for (const family of NFT_FAMILIES) {
     const t = tables[family];

@@ -3,23 +3,28 @@
 // applies).
 //
 // `table ip cirrus`:
-//   pre   (prerouting, raw): marks a workload's packets with its network's table (by ingress
-//         interface); marks a VXLAN packet for this host with the network of its VNI (the
-//         decapsulated packet keeps the mark); sets the conntrack zone from the mark.
+//   pre   (prerouting, raw): drops what a workload sends from an address or MAC not its own
+//         (anti-spoofing; allowed_address_pairs count as its own; 0.0.0.0 only for DHCP);
+//         marks a workload's packets with its network's table (by ingress interface); marks a
+//         VXLAN packet for this host with the network of its VNI (the decapsulated packet
+//         keeps the mark); sets the conntrack zone from the mark.
 //   local_out (output, raw): the zone of the host's own marked packets (replies from service
 //         addresses, tunnel packets).
 //   stateful (forward, filter): established and related pass, invalid drop; a new
 //         connection from a workload goes through its network's `pol_out_<id>` chain, one
 //         to a workload through `pol_in_<id>` (policies, acl.ts's rules, first match).
 //   clamp (forward, mangle): TCP MSS of forwarded SYNs to the route's MTU.
-// `table arp cirrus`: marks ARP requests by ingress interface (proxy ARP looks up the
-// network's table).
+//   host_in (input, filter): a workload reaches the host only for its services on the
+//         service addresses (ping, DNS, DHCP, metadata); nothing else of the host.
+// `table arp cirrus`: drops ARP from a workload claiming an address or MAC not its own;
+// marks ARP requests by ingress interface (proxy ARP looks up the network's table).
+// A `layout_N` chain names the layout: a table of another one is replaced whole.
 
 import type { AclRule } from '../../control/protocol.js';
 import type { HostState, NetworkState } from '../host-state.js';
 import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_PORT, markOf } from './names.js';
 
-/** One family's table: maps (element → value, as nft writes them) and policy chains (rule lines). */
+/** One family's table: maps and sets (element → value as nft writes them; '' for a set's) and policy chains (rule lines). */
 export interface NftTable {
   maps: Map<string, Map<string, string>>;
   /** Regular chains; as read, the rules are not (an empty list). */
@@ -34,27 +39,69 @@ const PORT_OUT = 'port_out';
 const PORT_IN = 'port_in';
 const MARK_ZONES = 'mark_zones';
 const VNI_MARKS = 'vni_marks';
+/** Every workload interface; those with port security; their own (interface, address, MAC); the service addresses. */
+const PORTS = 'ports';
+const GUARDED = 'guarded';
+const PORT_ADDRS = 'port_addrs';
+const SERVICE_ADDRS = 'service_addrs';
 
-const MAP_TYPES: Record<NftFamily, Record<string, string>> = {
+/** Sets and maps by family: their declaration (a map's elements have values, a set's have none). */
+const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
   ip: {
-    [PORT_MARKS]: 'type ifname : mark',
-    [PORT_OUT]: 'type ifname : verdict',
-    [PORT_IN]: 'type ifname : verdict',
-    [MARK_ZONES]: 'typeof meta mark : ct zone',
-    [VNI_MARKS]: 'typeof @th,96,24 : meta mark',
+    [PORT_MARKS]: 'map $ { type ifname : mark; }',
+    [PORT_OUT]: 'map $ { type ifname : verdict; }',
+    [PORT_IN]: 'map $ { type ifname : verdict; }',
+    [MARK_ZONES]: 'map $ { typeof meta mark : ct zone; }',
+    [VNI_MARKS]: 'map $ { typeof @th,96,24 : meta mark; }',
+    [PORTS]: 'set $ { type ifname; }',
+    [GUARDED]: 'set $ { type ifname; }',
+    [PORT_ADDRS]: 'set $ { typeof iifname . ip saddr . ether saddr; flags interval; }',
+    [SERVICE_ADDRS]: 'set $ { type ipv4_addr; }',
   },
-  arp: { [PORT_MARKS]: 'type ifname : mark' },
+  arp: {
+    [PORT_MARKS]: 'map $ { type ifname : mark; }',
+    [GUARDED]: 'set $ { type ifname; }',
+    [PORT_ADDRS]: 'set $ { typeof iifname . arp saddr ip . arp saddr ether; flags interval; }',
+  },
 };
 
-/** Base chains by family: their presence tells the current layout from an older one. */
+const LAYOUT = 'layout_2';
+const SPOOFED = 'counter drop comment "spoofed source"';
+
+/** Base chains (and fixed regular ones) by family: their presence tells the current layout from another. */
 const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
   ip: {
-    pre: `type filter hook prerouting priority raw; policy accept; meta mark set iifname map @${PORT_MARKS}; fib daddr type local udp dport ${VXLAN_PORT} meta mark set @th,96,24 map @${VNI_MARKS}; ct zone set meta mark map @${MARK_ZONES};`,
+    [LAYOUT]: '',
+    pre: [
+      'type filter hook prerouting priority raw; policy accept;',
+      `iifname @${GUARDED} ip saddr != 0.0.0.0 iifname . ip saddr . ether saddr != @${PORT_ADDRS} ${SPOOFED};`,
+      `iifname @${GUARDED} ip saddr 0.0.0.0 meta l4proto != udp ${SPOOFED};`,
+      `iifname @${GUARDED} ip saddr 0.0.0.0 udp dport != 67 ${SPOOFED};`,
+      `meta mark set iifname map @${PORT_MARKS};`,
+      `fib daddr type local udp dport ${VXLAN_PORT} meta mark set @th,96,24 map @${VNI_MARKS};`,
+      `ct zone set meta mark map @${MARK_ZONES};`,
+    ].join(' '),
     local_out: `type filter hook output priority raw; policy accept; ct zone set meta mark map @${MARK_ZONES};`,
     stateful: `type filter hook forward priority filter; policy accept; ct state established,related accept; ct state invalid drop; iifname vmap @${PORT_OUT}; oifname vmap @${PORT_IN};`,
     clamp: 'type filter hook forward priority mangle; policy accept; tcp flags syn / syn,rst tcp option maxseg size set rt mtu;',
+    from_workload: [
+      'ct state established,related accept;',
+      `ip daddr @${SERVICE_ADDRS} icmp type echo-request accept;`,
+      `ip daddr @${SERVICE_ADDRS} meta l4proto { tcp, udp } th dport 53 accept;`,
+      'udp sport 68 udp dport 67 accept;',
+      'ip daddr 169.254.169.254 tcp dport 80 accept;',
+      'counter drop comment "host protection";',
+    ].join(' '),
+    host_in: `type filter hook input priority filter; policy accept; iifname @${PORTS} jump from_workload;`,
   },
-  arp: { classify: `type filter hook input priority 0; policy accept; meta mark set iifname map @${PORT_MARKS};` },
+  arp: {
+    [LAYOUT]: '',
+    classify: [
+      'type filter hook input priority 0; policy accept;',
+      `iifname @${GUARDED} arp saddr ip != 0.0.0.0 iifname . arp saddr ip . arp saddr ether != @${PORT_ADDRS} ${SPOOFED};`,
+      `meta mark set iifname map @${PORT_MARKS};`,
+    ].join(' '),
+  },
 };
 
 export const isBaseChain = (family: NftFamily, name: string): boolean => name in BASE_CHAINS[family];
@@ -96,16 +143,28 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
   const markZones = new Map<string, string>();
   const vniMarks = new Map<string, string>();
   const chains = new Map<string, string[]>();
+  const ports = new Map<string, string>();
+  const guarded = new Map<string, string>();
+  const portAddrs = new Map<string, string>();
+  const serviceAddrs = new Map<string, string>();
   const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
   const zones = zonesOf(host);
   for (const n of host.networks) {
     markZones.set(String(markOf(n.table)), String(zones.get(n.uuid)));
     vniMarks.set(String(n.vni), String(markOf(n.table)));
+    for (const a of n.serviceAddresses) serviceAddrs.set(a, '');
   }
   for (const p of host.ports) {
     if (!p.registration.enabled) continue;
     const n = byUuid.get(p.network)!;
-    portMarks.set(ifKey(p.hostIf), String(markOf(n.table)));
+    const ifname = ifKey(p.hostIf);
+    ports.set(ifname, '');
+    if (p.portSecurity !== false) {
+      guarded.set(ifname, '');
+      portAddrs.set(`${ifname} . ${p.address} . ${p.mac}`, '');
+      for (const pair of p.allowedAddressPairs ?? []) portAddrs.set(`${ifname} . ${pair.cidr.endsWith('/32') ? pair.cidr.slice(0, -3) : pair.cidr} . ${pair.mac}`, '');
+    }
+    portMarks.set(ifname, String(markOf(n.table)));
     if (!n.acl) continue;
     if (!chains.has(chainOut(n))) {
       chains.set(chainOut(n), aclChain(n, 'out'));
@@ -122,10 +181,21 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
         [PORT_IN, portIn],
         [MARK_ZONES, markZones],
         [VNI_MARKS, vniMarks],
+        [PORTS, ports],
+        [GUARDED, guarded],
+        [PORT_ADDRS, portAddrs],
+        [SERVICE_ADDRS, serviceAddrs],
       ]),
       chains,
     },
-    arp: { maps: new Map([[PORT_MARKS, new Map(portMarks)]]), chains: new Map() },
+    arp: {
+      maps: new Map([
+        [PORT_MARKS, new Map(portMarks)],
+        [GUARDED, new Map(guarded)],
+        [PORT_ADDRS, new Map(portAddrs)],
+      ]),
+      chains: new Map(),
+    },
   };
 }
 
@@ -172,17 +242,19 @@ export function nftScript(desired: Record<NftFamily, NftTable>, actual: Record<N
     const have = actual[family];
     const t = `${family} ${NFT_TABLE}`;
     const addElements = (map: string, elems: [string, string][]) => {
-      if (elems.length) lines.push(`add element ${t} ${map} { ${elems.map(([k, v]) => `${k} : ${v}`).join(', ')} }`);
+      if (elems.length) lines.push(`add element ${t} ${map} { ${elems.map(([k, v]) => (v ? `${k} : ${v}` : k)).join(', ')} }`);
     };
     if (have === 'missing' || have === 'stale') {
       if (have === 'stale') lines.push(`delete table ${t}`);
       lines.push(`table ${t} {`);
-      for (const [map, type] of Object.entries(MAP_TYPES[family])) lines.push(`  map ${map} { ${type}; }`);
+      for (const [name, declaration] of Object.entries(DECLARATIONS[family])) lines.push(`  ${declaration.replace('$', name)}`);
       for (const [name, rules] of want.chains) {
         lines.push(`  chain ${name} {`, ...rules.map((r) => `    ${r}`), '  }');
         written.set(`${family}/${name}`, rules.join('\n'));
       }
-      for (const [name, body] of Object.entries(BASE_CHAINS[family])) lines.push(`  chain ${name} { ${body} }`);
+      // Regular chains first (a base chain may jump to one).
+      const fixed = Object.entries(BASE_CHAINS[family]).sort(([, a], [, b]) => Number(a.startsWith('type ')) - Number(b.startsWith('type ')));
+      for (const [name, body] of fixed) lines.push(`  chain ${name} { ${body} }`);
       lines.push('}');
       for (const [map, elems] of want.maps) addElements(map, [...elems]);
       continue;
