@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ControlClient, type ControlClientOptions } from './control-client.js';
+import { readAclHits } from './dataplane/acl-hits.js';
 import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
 import { type HostState, type PortState, computeHostState } from './host-state.js';
@@ -73,6 +74,16 @@ export class Agent {
       }),
       ports: new Gauge({ name: 'cirrus_agent_ports', help: 'Registered ports by status', labelNames: ['status'], registers }),
       sessions: new Gauge({ name: 'cirrus_agent_control_sessions', help: 'Control node sessions in sync', registers }),
+      aclPackets: new Gauge({
+        name: 'cirrus_agent_acl_packets',
+        help: 'Packets counted by the rules that decide (policy rules by uuid, defaults, anti-spoofing, host protection)',
+        labelNames: ['chain', 'rule', 'verdict'],
+        registers,
+        async collect() {
+          this.reset();
+          for (const h of await readAclHits().catch(() => [])) this.inc({ chain: `${h.family}/${h.chain}`, rule: h.rule, verdict: h.verdict }, h.packets);
+        },
+      }),
     };
   }
 

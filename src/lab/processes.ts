@@ -46,14 +46,16 @@ function cmdline(pid: number): string {
 /**
  * True while the recorded process runs: same PID and start time, not a zombie, and a
  * command line naming cirrus and `marker` (the lab's directory, which every lab process
- * has in its arguments).
+ * has in its arguments), or none yet.
  */
 export function isRunning(rec: ProcessRecord | undefined, marker: string): rec is ProcessRecord {
   if (!rec) return false;
   const st = procStat(rec.pid);
   if (!st || st.state === 'Z' || st.start !== rec.start) return false;
   const cmd = cmdline(rec.pid);
-  return cmd.includes('cirrus') && cmd.includes(marker);
+  // Empty while the process is inside execve (`ip netns exec` becoming node): the same
+  // PID and start time already say it is ours.
+  return cmd === '' || (cmd.includes('cirrus') && cmd.includes(marker));
 }
 
 /**

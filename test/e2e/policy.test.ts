@@ -98,6 +98,15 @@ test("the seed's syslog-but-not-ssh: frontend reaches mgmt's tcp and udp 514, no
   assert.equal(await reach('mg1', 'tcp', '10.41.0.10', 7000), undefined, "'>': mgmt cannot open connections to frontend");
   assert.equal(await reach('fe2', 'tcp', '10.42.0.10', 514), W('mg1'), 'the same from a frontend workload on the same host as mg1');
   assert.equal(await reach('fe2', 'tcp', '10.42.0.10', 22), undefined);
+  // h2's introspect counts what each rule decided: the 514 rule passed, the default dropped ssh.
+  const introspect = async (path: string) => JSON.parse((await cirrus('lab', 'exec', 'h2', '--name', LAB, '--', 'curl', '-s', `127.0.0.1:8085${path}`)).stdout);
+  const policies = (await introspect('/policies')) as { networks: { name: string; rules: { uuid: string; dports?: number[][] }[] }[] };
+  const mgmt = policies.networks.find((n) => n.name.endsWith(':mgmt'))!;
+  const tcp514 = mgmt.rules.find((r) => r.dports?.[0]?.[0] === 514)!;
+  const hits = (await introspect('/acl-hits')) as { hits: { rule: string; side?: string; network?: string; verdict: string; packets: number }[] };
+  const of = (side: string, net: string) => hits.hits.filter((h) => h.side === side && h.network?.endsWith(`:${net}`));
+  assert.ok(of('in', 'mgmt').some((h) => h.rule === tcp514.uuid && h.verdict === 'pass' && h.packets > 0), "mgmt's side counted the 514 connections");
+  assert.ok(of('out', 'frontend').some((h) => h.rule === 'default' && h.verdict === 'drop' && h.packets > 0), "fe2's ssh attempt was dropped by frontend's default, at its source");
 });
 
 test("'<>' passes both ways; a deny inside a network stops only what it names", async () => {

@@ -8,6 +8,7 @@ import { errorBody } from '../../api/http.js';
 import { type NetworkEntry, type PortEntry, netKey, portKey } from '../../control/protocol.js';
 import { isIpv4 } from '../../util/ipv4.js';
 import type { Agent, PortStatus } from '../agent.js';
+import { readAclHits } from '../dataplane/acl-hits.js';
 import { type IpRoute, parseIpRoutes, run } from '../dataplane/kernel.js';
 import { hostIfName } from '../dataplane/names.js';
 import type { NetworkState } from '../host-state.js';
@@ -139,6 +140,25 @@ export async function buildIntrospect(agent: Agent): Promise<FastifyInstance> {
   app.get('/metrics', async (_req, reply) => reply.type(agent.metrics.contentType).send(await agent.metrics.metrics()));
 
   app.get('/interfaces', async () => ({ interfaces: agent.ports().map(portView) }));
+
+  // Policies of the networks with ports here, as compiled rules (first match wins; an
+  // unmatched connection passes inside its network and is dropped between networks).
+  app.get('/policies', async () => ({
+    networks: networks()
+      .filter((n) => n.acl)
+      .map((n) => ({ name: n.name, uuid: n.uuid, network_id: n.id, rules: n.acl })),
+  }));
+
+  // What each deciding rule has counted: policy rules by uuid, defaults, anti-spoofing, host protection.
+  app.get('/acl-hits', async () => {
+    const byId = new Map(networks().map((n) => [n.id, n.name]));
+    return {
+      hits: (await readAclHits()).map((h) => {
+        const m = /^pol_(out|in)_(\d+)$/.exec(h.chain);
+        return { ...h, ...(m ? { side: m[1], network: byId.get(Number(m[2])) ?? null } : {}) };
+      }),
+    };
+  });
 
   app.get('/vrfs', async () => ({
     vrfs: networks().map((n) => ({ name: n.name, uuid: n.uuid, table: n.table, network_id: n.id, interfaces: portsIn(n.uuid), tf_name: tfVrfName(n.name) })),
