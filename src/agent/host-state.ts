@@ -3,7 +3,7 @@
 // host's port registrations (which interfaces are plugged here, and how): the agent
 // reconciles the kernel to it.
 
-import type { AclRule, LeakEntry, NetworkEntry, PortEntry, RouteEntry } from '../control/protocol.js';
+import type { AclRule, LeakEntry, NetworkEntry, PortEntry, RouteEntry, SgEntry } from '../control/protocol.js';
 import { isIpv4, normaliseMac } from '../util/ipv4.js';
 import type { HostDocument } from './control-client.js';
 import type { PortRegistration } from './ports/registry.js';
@@ -44,6 +44,8 @@ export interface PortState {
   allowedAddressPairs?: { cidr: string; mac: string }[];
   /** false: it may send from any address (port security off). */
   portSecurity?: false;
+  /** Its security groups (none: no security-group filtering). */
+  securityGroups?: string[];
   /** The registration this port comes from (namespace, interface name, mode). */
   registration: PortRegistration;
 }
@@ -58,6 +60,8 @@ export interface HostState {
   leaks: { network: string; peer: string }[];
   /** Registrations whose configuration is incomplete, with the reason (shown in introspect). */
   pending: { vmiUuid: string; reason: string }[];
+  /** The security groups of the ports, by uuid. */
+  groups?: Map<string, SgEntry>;
 }
 
 /** Who this host is: its name (matched against interface bindings) and underlay address. */
@@ -108,18 +112,19 @@ export function computeHostState(doc: HostDocument | undefined, registrations: P
       ...(port.gateway ? { gateway: port.gateway } : {}),
       ...(port.allowedAddressPairs?.length ? { allowedAddressPairs: port.allowedAddressPairs.map((p) => ({ cidr: p.cidr, mac: normaliseMac(p.mac ?? '') ?? mac })) } : {}),
       ...(port.portSecurity === false ? { portSecurity: false as const } : {}),
+      ...(port.securityGroups?.length ? { securityGroups: port.securityGroups } : {}),
       registration: reg,
     });
   }
   // Networks leaked into a local one bring their routes (and their VNI for the tunnel).
   const leaks = entries.leaks.filter((l) => networks.has(l.network) && network(l.peer));
   const remotes = self?.underlayIp ? entries.routes.filter((r) => networks.has(r.network) && isIpv4(r.vtep) && isIpv4(r.address)) : [];
-  return { networks: [...networks.values()], ports, ...(self?.underlayIp ? { underlayIp: self.underlayIp } : {}), remotes, leaks, pending };
+  return { networks: [...networks.values()], ports, ...(self?.underlayIp ? { underlayIp: self.underlayIp } : {}), remotes, leaks, pending, groups: entries.groups };
 }
 
 /** The document's entries by kind. */
-function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>; ports: Map<string, PortEntry>; routes: RouteEntry[]; leaks: LeakEntry[] } {
-  const out = { networks: new Map<string, NetworkEntry>(), ports: new Map<string, PortEntry>(), routes: [] as RouteEntry[], leaks: [] as LeakEntry[] };
+function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>; ports: Map<string, PortEntry>; routes: RouteEntry[]; leaks: LeakEntry[]; groups: Map<string, SgEntry> } {
+  const out = { networks: new Map<string, NetworkEntry>(), ports: new Map<string, PortEntry>(), routes: [] as RouteEntry[], leaks: [] as LeakEntry[], groups: new Map<string, SgEntry>() };
   for (const [key, value] of doc) {
     switch (key[0]) {
       case 'n':
@@ -133,6 +138,9 @@ function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>
         break;
       case 'l':
         out.leaks.push(value as LeakEntry);
+        break;
+      case 's':
+        out.groups.set((value as SgEntry).uuid, value as SgEntry);
         break;
     }
   }

@@ -19,7 +19,7 @@ interface Address {
   subnet?: Subnet;
   subnet_list?: Subnet[];
 }
-interface PortRange {
+export interface PortRange {
   start_port: number;
   end_port: number;
 }
@@ -68,8 +68,8 @@ function directional(view: ConfigView, owner: StoredObject, rule: PolicyRule, uu
   const ported = proto === 6 || proto === 17;
   const src = addresses(view, owner, rule.src_addresses);
   const dst = addresses(view, owner, rule.dst_addresses);
-  const sports = ported ? ports(rule.src_ports) : undefined;
-  const dports = ported ? ports(rule.dst_ports) : undefined;
+  const sports = ported ? portRanges(rule.src_ports) : undefined;
+  const dports = ported ? portRanges(rule.dst_ports) : undefined;
   const one = (s: string[] | null, d: string[] | null, sp?: [number, number][], dp?: [number, number][]): AclRule => ({
     uuid,
     action,
@@ -86,7 +86,7 @@ function directional(view: ConfigView, owner: StoredObject, rule: PolicyRule, uu
 }
 
 /** undefined: any protocol; null: not a protocol. */
-function protocolNumber(p: string): number | undefined | null {
+export function protocolNumber(p: string): number | undefined | null {
   if (p === 'any') return undefined;
   if (p in PROTOCOL_NUMBERS) return PROTOCOL_NUMBERS[p]!;
   return /^\d{1,3}$/.test(p) && Number(p) <= 255 ? Number(p) : null;
@@ -108,7 +108,7 @@ function addresses(view: ConfigView, owner: StoredObject, list: Address[]): stri
 }
 
 /** Port ranges; undefined when any port matches. */
-function ports(list: PortRange[] | undefined): [number, number][] | undefined {
+export function portRanges(list: PortRange[] | undefined): [number, number][] | undefined {
   const ranges = (list ?? []).filter((p) => p.start_port !== -1).map((p): [number, number] => [Math.max(0, p.start_port), p.end_port === -1 ? 65535 : p.end_port]);
   return ranges.length && ranges.length === (list ?? []).length ? ranges : undefined;
 }

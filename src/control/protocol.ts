@@ -2,8 +2,9 @@
 //
 // A host's desired state is a document of keyed entries: `n/<network>` (a network it
 // forwards for), `p/<interface>` (an interface bound to it), `r/<network>/<address>` (an
-// address of the network on another host: tunnel to it) and `l/<network>/<peer>` (the
-// peer network's routes are leaked into the network). The control node sends the whole
+// address of the network on another host: tunnel to it), `l/<network>/<peer>` (the
+// peer network's routes are leaked into the network) and `s/<group>` (a security group of
+// one of its interfaces). The control node sends the whole
 // document on connect (`sync`), then ordered changes (`delta`, seq + 1 each); a gap means
 // the agent reconnects and gets a fresh sync.
 
@@ -55,7 +56,9 @@ export const PortEntry = Type.Object({
   gateway: Type.Optional(Ipv4),
   /** Other sources it may send from (allowed_address_pairs: CIDR, and a MAC or its own). */
   allowedAddressPairs: Type.Optional(Type.Array(Type.Object({ cidr: Cidr, mac: Type.Optional(Type.String()) }))),
-  /** false: no anti-spoofing (port_security_enabled, the interface's or its network's). */
+  /** Its security groups (uuids; `s/` entries): absent or empty, no security-group filtering. */
+  securityGroups: Type.Optional(Type.Array(Type.String())),
+  /** false: no anti-spoofing nor security groups (port_security_enabled, the interface's or its network's). */
   portSecurity: Type.Optional(Type.Boolean()),
   /** Its virtual machine and project (for introspect). */
   vm: Type.Optional(Type.Object({ uuid: Type.String(), name: Type.String() })),
@@ -65,21 +68,31 @@ export const PortEntry = Type.Object({
 });
 export type PortEntry = Static<typeof PortEntry>;
 
+/** A security group: what its members may receive (ingress) and send (egress); rules only allow. */
+export const SgEntry = Type.Object({
+  uuid: Type.String(),
+  name: Type.String(),
+  ingress: Type.Array(AclRule),
+  egress: Type.Array(AclRule),
+});
+export type SgEntry = Static<typeof SgEntry>;
+
 export const RouteEntry = Type.Object({ network: Type.String(), address: Ipv4, vtep: Ipv4 });
 export type RouteEntry = Static<typeof RouteEntry>;
 
 export const LeakEntry = Type.Object({ network: Type.String(), peer: Type.String() });
 export type LeakEntry = Static<typeof LeakEntry>;
 
-export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry;
+export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry | SgEntry;
 export type Entry = [key: string, value: EntryValue];
 
-const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprl]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry])]);
+const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprls]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry, SgEntry])]);
 
 export const netKey = (network: string) => `n/${network}`;
 export const portKey = (vmi: string) => `p/${vmi}`;
 export const routeKey = (network: string, address: string) => `r/${network}/${address}`;
 export const leakKey = (network: string, peer: string) => `l/${network}/${peer}`;
+export const sgKey = (sg: string) => `s/${sg}`;
 
 /** Agent → control node, first message: who it is. */
 export const Hello = Type.Object({

@@ -10,8 +10,11 @@ import { subnetsOf } from '../ipam/subnets.js';
 import { formatCidr, formatIpv4, isIpv4, normaliseMac, parseCidr } from '../util/ipv4.js';
 import { AUTO_VNI_BASE } from '../agent/dataplane/names.js';
 import { compileAcl } from './acl.js';
+import { GroupIndex } from './groups.js';
+import { bindingHost, primaryIp } from './interfaces.js';
 import { type Leaks, computeLeaks } from './leaks.js';
-import { type Entry, type EntryValue, type NetworkEntry, type PortEntry, leakKey, netKey, portKey, routeKey } from './protocol.js';
+import { type Entry, type EntryValue, type NetworkEntry, type PortEntry, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
+import { groupsOf } from './sg.js';
 
 /** An entry with its serialisation (computed once, compared and sent many times). */
 interface Rec {
@@ -35,6 +38,8 @@ interface HostDoc {
   /** Per network, the entries the host has of it. */
   frags: Map<string, Map<string, Rec>>;
   leaks: Map<string, Rec>;
+  /** The security groups of its interfaces. */
+  groups: Map<string, Rec>;
 }
 
 export interface Delta {
@@ -62,8 +67,10 @@ export class RoutingEngine {
   private readonly local = new Map<string, Map<string, number>>();
   private leaks: Leaks = new Map();
   private readonly docs = new Map<string, HostDoc>();
+  private groups: GroupIndex;
 
   constructor(private view: ConfigView) {
+    this.groups = new GroupIndex(view);
     this.rebuildAll();
   }
 
@@ -71,6 +78,7 @@ export class RoutingEngine {
   reset(view: ConfigView): Map<string, Delta> {
     const old = new Map([...this.docs].map(([h, d]) => [h, flatten(d)]));
     this.view = view;
+    this.groups = new GroupIndex(view);
     this.instances.clear();
     this.contributors.clear();
     this.local.clear();
@@ -88,7 +96,7 @@ export class RoutingEngine {
   watch(host: string): HostDoc {
     let doc = this.docs.get(host);
     if (!doc) {
-      doc = { interest: new Set(), frags: new Map(), leaks: new Map() };
+      doc = { interest: new Set(), frags: new Map(), leaks: new Map(), groups: new Map() };
       this.docs.set(host, doc);
       this.refreshHost(host, doc, new Map(), true);
     }
@@ -156,10 +164,11 @@ export class RoutingEngine {
       leakChanged = changedKeys(this.leaks, fresh);
       this.leaks = fresh;
     }
+    const groupsChanged = this.groups.update(changed);
     const out = new Map<string, Delta>();
     for (const [host, doc] of this.docs) {
       const refreshInterest = hostsTouched.has(host) || [...leakChanged].some((n) => this.local.get(host)?.has(n));
-      if (!refreshInterest && ![...dirty].some((n) => doc.interest.has(n))) continue;
+      if (!refreshInterest && ![...dirty].some((n) => doc.interest.has(n)) && ![...groupsChanged].some((g) => doc.groups.has(sgKey(g)))) continue;
       const delta = this.refreshHost(host, doc, changes, refreshInterest);
       if (delta.set.length || delta.del.length) out.set(host, delta);
     }
@@ -239,6 +248,19 @@ export class RoutingEngine {
     for (const n of mine.keys()) for (const peer of this.leaks.get(n) ?? []) if (this.instances.get(peer)?.info) leaks.set(leakKey(n, peer), rec({ network: n, peer }));
     diffInto(doc.leaks, leaks, delta);
     doc.leaks = leaks;
+    // The groups its interfaces are in (as their p/ entries say).
+    const groups = new Map<string, Rec>();
+    for (const frag of doc.frags.values()) {
+      for (const [key, r] of frag) {
+        if (!key.startsWith('p/')) continue;
+        for (const g of (r.value as PortEntry).securityGroups ?? []) {
+          const entry = this.groups.entry(g);
+          if (entry) groups.set(sgKey(g), entry);
+        }
+      }
+    }
+    diffInto(doc.groups, groups, delta);
+    doc.groups = groups;
     return delta;
   }
 
@@ -308,7 +330,7 @@ export class RoutingEngine {
       contributors.push(vmi.uuid);
       const host = bindingHost(vmi);
       if (!host) continue;
-      const iip = this.primaryIp(vmi);
+      const iip = primaryIp(this.view, vmi);
       if (iip) contributors.push(iip.uuid);
       const port = this.port(vmi, n, iip, subnets);
       if (port.vm) contributors.push(port.vm.uuid); // its name is in the entry
@@ -330,15 +352,6 @@ export class RoutingEngine {
     return { ...(info ? { info } : {}), ports, routes, contributors };
   }
 
-  /** The interface's first address (by creation): the one it is plumbed with. */
-  private primaryIp(vmi: StoredObject): StoredObject | undefined {
-    let best: { obj: StoredObject; createRev: number } | undefined;
-    for (const { from } of this.view.referrers(vmi.uuid)) {
-      if (from.obj.type !== 'instance-ip' || typeof from.obj.props['instance_ip_address'] !== 'string') continue;
-      if (!best || from.createRev < best.createRev) best = { obj: from.obj, createRev: from.createRev };
-    }
-    return best?.obj;
-  }
 
   private port(vmi: StoredObject, network: string, iip: StoredObject | undefined, subnets: ReturnType<typeof subnetsOf>): PortEntry {
     // The netns script makes the interface a child of its VM rather than referring to it.
@@ -359,6 +372,7 @@ export class RoutingEngine {
     if (!mac || !isIpv4(address)) return { ...base, pending: 'invalid MAC or address in the configuration' };
     const pairs = allowedPairs(vmi);
     const security = (vmi.props['port_security_enabled'] ?? this.view.get(network)?.obj.props['port_security_enabled']) !== false;
+    const groups = security ? groupsOf(vmi) : [];
     return {
       ...base,
       mac,
@@ -366,6 +380,7 @@ export class RoutingEngine {
       prefixLen: subnet.cidr.prefixLen,
       ...(subnet.gateway !== undefined ? { gateway: formatIpv4(subnet.gateway) } : {}),
       ...(pairs.length ? { allowedAddressPairs: pairs } : {}),
+      ...(groups.length ? { securityGroups: groups } : {}),
       ...(security ? {} : { portSecurity: false }),
     };
   }
@@ -383,11 +398,6 @@ function allowedPairs(vmi: StoredObject): { cidr: string; mac?: string }[] {
     out.push({ cidr: formatCidr(cidr), ...(mac ? { mac } : {}) });
   }
   return out;
-}
-
-export function bindingHost(vmi: StoredObject): string | undefined {
-  const pairs = (vmi.props['virtual_machine_interface_bindings'] as { key_value_pair?: { key: string; value?: string }[] } | undefined)?.key_value_pair ?? [];
-  return pairs.find((p) => p.key === 'host_id')?.value || undefined;
 }
 
 function instanceChange(old: Instance | undefined, fresh: Instance | undefined): InstanceChange {
@@ -413,6 +423,7 @@ function flatten(doc: HostDoc): Map<string, Rec> {
   const out = new Map<string, Rec>();
   for (const frag of doc.frags.values()) for (const [k, r] of frag) out.set(k, r);
   for (const [k, r] of doc.leaks) out.set(k, r);
+  for (const [k, r] of doc.groups) out.set(k, r);
   return out;
 }
 

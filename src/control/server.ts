@@ -17,7 +17,8 @@ import { requestJson } from '../util/http-client.js';
 import { listenUnix } from '../util/unix-listener.js';
 import { bearerMatches } from './auth.js';
 import { type Delta as Sent, type Hello, PROTOCOL_PATH, parseHello, parsePorts } from './protocol.js';
-import { type Delta, RoutingEngine, bindingHost } from './routing.js';
+import { bindingHost } from './interfaces.js';
+import { type Delta, RoutingEngine } from './routing.js';
 
 export interface ControlOptions {
   /** Config API: http://HOST:PORT or unix:/PATH. */

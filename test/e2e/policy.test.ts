@@ -161,7 +161,12 @@ while True:
 `], { stdio: ['pipe', 'pipe', 'ignore'] });
   servers.push(client);
   const answers: string[] = [];
-  client.stdout!.on('data', (d: Buffer) => answers.push(...d.toString().trim().split('\n')));
+  let partial = '';
+  client.stdout!.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop()!;
+    answers.push(...lines);
+  });
   const ask = async () => {
     const n = answers.length;
     client.stdin!.write('\n');
@@ -245,4 +250,33 @@ test("the host is protected: a workload pings its gateway but reaches nothing el
   await reaches('fe1', 'icmp', '10.41.0.1');
   assert.equal(await reach('fe1', 'icmp', '10.254.0.1'), undefined, "the host's underlay address does not answer a workload");
   assert.equal(await reach('fe1', 'tcp', '10.41.0.1', 22), undefined);
+});
+
+test("security groups: an interface receives only what its groups allow; port security off lifts them", async () => {
+  const json = (method: string, path: string, body?: unknown) =>
+    fetch(`${api}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }));
+  const local = { security_group: 'local' };
+  const created = await json('POST', '/security-groups', {
+    'security-group': {
+      fq_name: ['default-domain', 'admin', 'web7001'],
+      parent_type: 'project',
+      security_group_entries: {
+        policy_rule: [
+          { direction: '>', protocol: 'tcp', ethertype: 'IPv4', src_addresses: [{ subnet: { ip_prefix: '0.0.0.0', ip_prefix_len: 0 } }], dst_addresses: [local], src_ports: [{ start_port: -1, end_port: -1 }], dst_ports: [{ start_port: 7001, end_port: 7001 }] },
+          { direction: '>', protocol: 'any', ethertype: 'IPv4', src_addresses: [local], dst_addresses: [{ subnet: { ip_prefix: '0.0.0.0', ip_prefix_len: 0 } }], src_ports: [{ start_port: -1, end_port: -1 }], dst_ports: [{ start_port: -1, end_port: -1 }] },
+        ],
+      },
+    },
+  });
+  assert.equal(created.status, 200, JSON.stringify(created.body));
+  const workloads = JSON.parse((await cirrus('-o', 'json', 'lab', 'status', '--name', LAB)).stdout).workloads as { name: string; vmi_uuid: string }[];
+  const fe2 = workloads.find((w) => w.name === W('fe2'))!.vmi_uuid;
+  const put = (body: Record<string, unknown>) => json('PUT', `/virtual-machine-interface/${fe2}`, { 'virtual-machine-interface': body });
+  assert.equal((await put({ security_group_refs: [{ to: ['default-domain', 'admin', 'web7001'] }] })).status, 200);
+  await blocked('fe1', 'icmp', '10.41.0.11');
+  assert.equal(await reach('fe1', 'tcp', '10.41.0.11', 7001), W('fe2'), 'the group allows 7001');
+  assert.equal(await reach('mg1', 'tcp', '10.41.0.11', 7001), undefined, 'the policies still apply too (mgmt may not open connections to frontend)');
+  assert.equal(await reach('fe2', 'tcp', '10.41.0.10', 7001), W('fe1'), 'its egress rule lets it connect out');
+  assert.equal((await put({ port_security_enabled: false })).status, 200);
+  await reaches('fe1', 'icmp', '10.41.0.11');
 });

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HostState, NetworkState, PortState } from '../../src/agent/host-state.js';
-import { type NftTable, aclChain, desiredNft, nftScript, zonesOf } from '../../src/agent/dataplane/nft.js';
+import type { SgEntry } from '../../src/control/protocol.js';
+import { type NftTable, aclChain, desiredNft, groupChain, nftScript, sgChainKey, zonesOf } from '../../src/agent/dataplane/nft.js';
 
 const net = (uuid: string, id: number, subnet: string, acl?: NetworkState['acl']): NetworkState => ({ uuid, name: uuid, id, table: 1_000_000 + id, serviceAddresses: [], subnets: [subnet], vni: 100 + id, ...(acl ? { acl } : {}) });
 const port = (hostIf: string, network: string): PortState => ({
@@ -31,8 +32,8 @@ test('a chain per side: rules in order with their uuid and a counter, then the d
     'ip daddr { 10.1.0.0/24 } return',
     'counter drop comment "default"',
   ], 'a rule that can match nothing (r3) is left out');
-  assert.deepEqual(aclChain(FE, 'in').slice(-2), ['ip saddr { 10.1.0.0/24 } accept', 'counter drop comment "default"']);
-  assert.match(aclChain(FE, 'in')[0]!, / accept comment "r1"$/, 'on the destination side a pass is final');
+  assert.deepEqual(aclChain(FE, 'in').slice(-2), ['ip saddr { 10.1.0.0/24 } return', 'counter drop comment "default"']);
+  assert.match(aclChain(FE, 'in')[0]!, / return comment "r1"$/, 'a pass returns to the next check (security groups)');
 });
 
 test('zones: networks that leak into each other share the smallest id of their group; others have their own', () => {
@@ -79,4 +80,23 @@ test('anti-spoofing: a guarded port may send from its address and MAC and its al
   assert.deepEqual([...d.ip.maps.get('guarded')!.keys()], ['"cv-a"']);
   assert.deepEqual([...d.ip.maps.get('port_addrs')!.keys()], ['"cv-a" . 10.0.0.3 . 02:00:00:00:00:01', '"cv-a" . 10.9.0.0/24 . 02:00:00:00:00:09', '"cv-a" . 10.8.0.7 . 02:00:00:00:00:01']);
   assert.deepEqual([...d.arp.maps.get('port_addrs')!.keys()], [...d.ip.maps.get('port_addrs')!.keys()], 'ARP is held to the same addresses');
+});
+
+test('security groups: ports in the same groups share chains; any rule of any group allows, else drop', () => {
+  const web: SgEntry = { uuid: 'web', name: 'd:p:web', ingress: [{ uuid: 'w1', action: 'pass' as const, protocol: 6, src: null, dst: null, dports: [[80, 80]] as [number, number][] }], egress: [] };
+  const ssh: SgEntry = { uuid: 'ssh', name: 'd:p:ssh', ingress: [{ uuid: 's1', action: 'pass' as const, protocol: 6, src: ['10.9.0.0/24'], dst: null, dports: [[22, 22]] as [number, number][] }], egress: [{ uuid: 's2', action: 'pass' as const, src: null, dst: null }] };
+  const groups = new Map<string, SgEntry>([['web', web], ['ssh', ssh]]);
+  assert.deepEqual(groupChain(['web', 'ssh'], groups, 'ingress'), [
+    'meta l4proto 6 th dport 80 counter return comment "w1"',
+    'ip saddr 10.9.0.0/24 meta l4proto 6 th dport 22 counter return comment "s1"',
+    'counter drop comment "security groups"',
+  ]);
+  assert.deepEqual(groupChain(['web'], groups, 'egress'), ['counter drop comment "security groups"'], 'no egress rule: nothing leaves');
+  assert.deepEqual(groupChain(['gone'], groups, 'ingress'), ['counter drop comment "security groups"'], 'a group not known yet allows nothing');
+  const a = { ...port('cv-a', 'fe'), securityGroups: ['web', 'ssh'] };
+  const b = { ...port('cv-b', 'fe'), securityGroups: ['ssh', 'web'] };
+  const c = port('cv-c', 'fe');
+  const d = desiredNft({ ...host([FE], [a, b, c]), groups });
+  const k = sgChainKey(['web', 'ssh']);
+  assert.deepEqual([...d.ip.maps.get('port_sg_in')!], [['"cv-a"', `jump sg_in_${k}`], ['"cv-b"', `jump sg_in_${k}`]], 'the same groups in another order share one chain; no groups: no filtering');
 });

@@ -564,3 +564,55 @@ test('an unwatched host gets no deltas; unwatch stops them', () => {
   e.unwatch('h1');
   assert.deepEqual(e.update(cfg.change([], [iip('b-ip', 'b', RED, '10.1.0.11')])), new Map());
 });
+
+// ---- security groups ----------------------------------------------------------------
+
+const sg = (uuid: string, rules: { dir: 'ingress' | 'egress'; protocol?: string; remote: Record<string, unknown>; port?: number }[]): StoredObject => ({
+  type: 'security-group',
+  uuid,
+  fq_name: ['d', 'p', uuid],
+  parent_type: 'project',
+  parent_uuid: 'proj',
+  props: {
+    security_group_entries: {
+      policy_rule: rules.map((r, i) => ({
+        rule_uuid: `${uuid}-r${i}`,
+        direction: '>',
+        protocol: r.protocol ?? 'any',
+        ethertype: 'IPv4',
+        src_addresses: [r.dir === 'ingress' ? r.remote : { security_group: 'local' }],
+        dst_addresses: [r.dir === 'ingress' ? { security_group: 'local' } : r.remote],
+        dst_ports: [r.port ? { start_port: r.port, end_port: r.port } : { start_port: -1, end_port: -1 }],
+      })),
+    },
+  },
+  refs: {},
+});
+const member = (name: string, net: string, host: string, addr: string, groups: string[]): StoredObject[] => {
+  const [v, ip] = port(name, net, host, addr);
+  return [{ ...v!, refs: { ...v!.refs, security_group_refs: groups.map((g) => ({ uuid: g, attr: null })) } }, ip!];
+};
+
+test('security groups: a port lists its groups, its host gets them with remote groups resolved to members; membership changes follow', () => {
+  const web = sg('web', [{ dir: 'ingress', protocol: 'tcp', remote: { subnet: { ip_prefix: '0.0.0.0', ip_prefix_len: 0 } }, port: 80 }, { dir: 'egress', remote: { security_group: 'any' } }]);
+  const db = sg('db', [{ dir: 'ingress', protocol: 'tcp', remote: { security_group: 'd:p:web' }, port: 5432 }]);
+  const cfg = new Config([red(), web, db, router('h1', '192.168.0.1'), ...member('a', RED, 'h2', '10.1.0.10', ['web']), ...member('b', RED, 'h1', '10.1.0.20', ['db'])]);
+  const e = new RoutingEngine(cfg.view);
+  const h1 = new Map(e.entries('h1'));
+  assert.deepEqual((h1.get('p/b') as { securityGroups?: string[] }).securityGroups, ['db']);
+  assert.deepEqual([...h1.keys()].filter((k) => k.startsWith('s/')), ['s/db'], 'only the groups of its own ports');
+  assert.deepEqual(h1.get('s/db'), { uuid: 'db', name: 'd:p:db', ingress: [{ uuid: 'db-r0', action: 'pass', protocol: 6, dports: [[5432, 5432]], src: ['10.1.0.10/32'], dst: null }], egress: [] });
+  const web2 = new Map(new RoutingEngine(cfg.view).entries('h2')).get('s/web') as { ingress: { src: unknown }[]; egress: { dst: unknown }[] };
+  assert.equal(web2.ingress[0]!.src, null, '0.0.0.0/0 is any');
+  assert.equal(web2.egress[0]!.dst, null);
+  // Another interface joins web: db's rule on h1 gains its address.
+  const d = e.update(cfg.change(member('c', RED, 'h2', '10.1.0.11', ['web'])));
+  const set = new Map(d.get('h1')!.set);
+  assert.deepEqual((set.get('s/db') as { ingress: { src: string[] }[] }).ingress[0]!.src, ['10.1.0.10/32', '10.1.0.11/32']);
+  // It leaves the group: its address goes.
+  const left = e.update(cfg.change([{ ...vmi('c', { net: RED, host: 'h2', mac: '02:00:00:00:00:0a' }) }]));
+  assert.deepEqual((new Map(left.get('h1')!.set).get('s/db') as { ingress: { src: string[] }[] }).ingress[0]!.src, ['10.1.0.10/32']);
+  // Port security off: no groups on the port.
+  const off = e.update(cfg.change([{ ...member('b', RED, 'h1', '10.1.0.20', ['db'])[0]!, props: { ...member('b', RED, 'h1', '10.1.0.20', ['db'])[0]!.props, port_security_enabled: false } }]));
+  assert.deepEqual(off.get('h1')!.del, ['s/db']);
+});

@@ -11,8 +11,10 @@
 //   local_out (output, raw): the zone of the host's own marked packets (replies from service
 //         addresses, tunnel packets).
 //   stateful (forward, filter): established and related pass, invalid drop; a new
-//         connection from a workload goes through its network's `pol_out_<id>` chain, one
-//         to a workload through `pol_in_<id>` (policies, acl.ts's rules, first match).
+//         connection from a workload goes through its network's `pol_out_<id>` chain and
+//         its security groups' `sg_out_<k>`, one to a workload through `pol_in_<id>` and
+//         `sg_in_<k>` (policies: acl.ts's rules, first match; groups: sg.ts's, any allows).
+//         Each check returns when it passes and drops when it does not.
 //   clamp (forward, mangle): TCP MSS of forwarded SYNs to the route's MTU.
 //   host_in (input, filter): a workload reaches the host only for its services on the
 //         service addresses (ping, DNS, DHCP, metadata); nothing else of the host.
@@ -20,7 +22,8 @@
 // marks ARP requests by ingress interface (proxy ARP looks up the network's table).
 // A `layout_N` chain names the layout: a table of another one is replaced whole.
 
-import type { AclRule } from '../../control/protocol.js';
+import { createHash } from 'node:crypto';
+import type { AclRule, SgEntry } from '../../control/protocol.js';
 import type { HostState, NetworkState } from '../host-state.js';
 import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_PORT, markOf } from './names.js';
 
@@ -37,6 +40,8 @@ export type NftActual = NftTable | 'missing' | 'stale';
 export const PORT_MARKS = 'port_marks';
 const PORT_OUT = 'port_out';
 const PORT_IN = 'port_in';
+const PORT_SG_OUT = 'port_sg_out';
+const PORT_SG_IN = 'port_sg_in';
 const MARK_ZONES = 'mark_zones';
 const VNI_MARKS = 'vni_marks';
 /** Every workload interface; those with port security; their own (interface, address, MAC); the service addresses. */
@@ -51,6 +56,8 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
     [PORT_MARKS]: 'map $ { type ifname : mark; }',
     [PORT_OUT]: 'map $ { type ifname : verdict; }',
     [PORT_IN]: 'map $ { type ifname : verdict; }',
+    [PORT_SG_OUT]: 'map $ { type ifname : verdict; }',
+    [PORT_SG_IN]: 'map $ { type ifname : verdict; }',
     [MARK_ZONES]: 'map $ { typeof meta mark : ct zone; }',
     [VNI_MARKS]: 'map $ { typeof @th,96,24 : meta mark; }',
     [PORTS]: 'set $ { type ifname; }',
@@ -65,7 +72,7 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
   },
 };
 
-const LAYOUT = 'layout_2';
+const LAYOUT = 'layout_3';
 const SPOOFED = 'counter drop comment "spoofed source"';
 
 /** Base chains (and fixed regular ones) by family: their presence tells the current layout from another. */
@@ -82,7 +89,12 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
       `ct zone set meta mark map @${MARK_ZONES};`,
     ].join(' '),
     local_out: `type filter hook output priority raw; policy accept; ct zone set meta mark map @${MARK_ZONES};`,
-    stateful: `type filter hook forward priority filter; policy accept; ct state established,related accept; ct state invalid drop; iifname vmap @${PORT_OUT}; oifname vmap @${PORT_IN};`,
+    stateful: [
+      'type filter hook forward priority filter; policy accept;',
+      'ct state established,related accept; ct state invalid drop;',
+      `iifname vmap @${PORT_OUT}; iifname vmap @${PORT_SG_OUT};`,
+      `oifname vmap @${PORT_IN}; oifname vmap @${PORT_SG_IN};`,
+    ].join(' '),
     clamp: 'type filter hook forward priority mangle; policy accept; tcp flags syn / syn,rst tcp option maxseg size set rt mtu;',
     from_workload: [
       'ct state established,related accept;',
@@ -140,6 +152,8 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
   const portMarks = new Map<string, string>();
   const portOut = new Map<string, string>();
   const portIn = new Map<string, string>();
+  const portSgOut = new Map<string, string>();
+  const portSgIn = new Map<string, string>();
   const markZones = new Map<string, string>();
   const vniMarks = new Map<string, string>();
   const chains = new Map<string, string[]>();
@@ -165,6 +179,16 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
       for (const pair of p.allowedAddressPairs ?? []) portAddrs.set(`${ifname} . ${pair.cidr.endsWith('/32') ? pair.cidr.slice(0, -3) : pair.cidr} . ${pair.mac}`, '');
     }
     portMarks.set(ifname, String(markOf(n.table)));
+    const groups = p.portSecurity === false ? [] : (p.securityGroups ?? []);
+    if (groups.length) {
+      const k = sgChainKey(groups);
+      if (!chains.has(`sg_out_${k}`)) {
+        chains.set(`sg_out_${k}`, groupChain(groups, host.groups ?? new Map(), 'egress'));
+        chains.set(`sg_in_${k}`, groupChain(groups, host.groups ?? new Map(), 'ingress'));
+      }
+      portSgOut.set(ifname, `jump sg_out_${k}`);
+      portSgIn.set(ifname, `jump sg_in_${k}`);
+    }
     if (!n.acl) continue;
     if (!chains.has(chainOut(n))) {
       chains.set(chainOut(n), aclChain(n, 'out'));
@@ -179,6 +203,8 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
         [PORT_MARKS, portMarks],
         [PORT_OUT, portOut],
         [PORT_IN, portIn],
+        [PORT_SG_OUT, portSgOut],
+        [PORT_SG_IN, portSgIn],
         [MARK_ZONES, markZones],
         [VNI_MARKS, vniMarks],
         [PORTS, ports],
@@ -200,10 +226,10 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
 }
 
 /**
- * A network's policy chain for one side. `out`: new connections from its workloads (a pass
- * returns to the forward chain, which then applies the destination's side). `in`: new
- * connections to its workloads. Unmatched: pass within the network, drop from or to any
- * other (OpenContrail's default). Each rule counts what it decides, under its uuid.
+ * A network's policy chain for one side. `out`: new connections from its workloads. `in`:
+ * new connections to its workloads. A pass returns to the forward chain (the next check);
+ * unmatched: pass within the network, drop from or to any other (OpenContrail's default).
+ * Each rule counts what it decides, under its uuid.
  */
 export function aclChain(n: NetworkState, side: 'out' | 'in'): string[] {
   const own = `{ ${n.subnets.join(', ')} }`;
@@ -211,11 +237,28 @@ export function aclChain(n: NetworkState, side: 'out' | 'in'): string[] {
   for (const r of n.acl ?? []) {
     const match = aclMatch(r);
     if (match === undefined) continue;
-    const verdict = r.action === 'deny' ? 'drop' : side === 'out' ? 'return' : 'accept';
-    lines.push(`${match}counter ${verdict} comment "${r.uuid}"`);
+    lines.push(`${match}counter ${r.action === 'deny' ? 'drop' : 'return'} comment "${r.uuid}"`);
   }
-  if (n.subnets.length) lines.push(side === 'out' ? `ip daddr ${own} return` : `ip saddr ${own} accept`);
+  if (n.subnets.length) lines.push(side === 'out' ? `ip daddr ${own} return` : `ip saddr ${own} return`);
   lines.push('counter drop comment "default"');
+  return lines;
+}
+
+/** The chains of a set of groups are shared by the ports in exactly those groups. */
+export function sgChainKey(groups: string[]): string {
+  return createHash('sha256').update([...groups].sort().join(',')).digest('hex').slice(0, 12);
+}
+
+/** What a set of groups lets a port send (egress) or receive (ingress): any rule of any group; else drop. */
+export function groupChain(groups: string[], entries: ReadonlyMap<string, SgEntry>, direction: 'ingress' | 'egress'): string[] {
+  const lines: string[] = [];
+  for (const g of groups) {
+    for (const r of entries.get(g)?.[direction] ?? []) {
+      const match = aclMatch(r);
+      if (match !== undefined) lines.push(`${match}counter return comment "${r.uuid}"`);
+    }
+  }
+  lines.push('counter drop comment "security groups"');
   return lines;
 }
 

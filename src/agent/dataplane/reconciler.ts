@@ -7,7 +7,7 @@ import type { HostState, PortState } from '../host-state.js';
 import type { BatchError, Kernel } from './kernel.js';
 import { HOST_SYSCTLS, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
 import { HOST_IF_PREFIX, SERVICE_DEV, VXLAN_DEV } from './names.js';
-import { zonesOf } from './nft.js';
+import { sgChainKey, zonesOf } from './nft.js';
 
 export interface ReconcileResult {
   durationMs: number;
@@ -71,17 +71,30 @@ export class Reconciler {
    */
   private policyChanged(written: Map<string, string>, host: HostState): number[] {
     const zones = zonesOf(host);
+    const byId = new Map(host.networks.map((n) => [n.id, n.uuid]));
+    // Each chain → the zones of the ports it judges.
+    const chainZones = new Map<string, Set<number>>();
+    const note = (chain: string, network: string) => {
+      let z = chainZones.get(chain);
+      if (!z) chainZones.set(chain, (z = new Set()));
+      z.add(zones.get(network)!);
+    };
+    for (const p of host.ports) {
+      const id = host.networks.find((n) => n.uuid === p.network)?.id;
+      for (const side of ['out', 'in']) {
+        if (id !== undefined && byId.has(id)) note(`ip/pol_${side}_${id}`, p.network);
+        if (p.securityGroups?.length) note(`ip/sg_${side}_${sgChainKey(p.securityGroups)}`, p.network);
+      }
+    }
     const changed = new Set<number>();
     for (const [key, content] of written) {
       const before = this.appliedChains.get(key);
       this.appliedChains.set(key, content);
-      if (before === undefined || before === content) continue;
-      const id = Number(/_(\d+)$/.exec(key)?.[1]);
-      const n = host.networks.find((x) => x.id === id);
-      if (n) changed.add(zones.get(n.uuid)!);
+      if (before !== undefined && before !== content) for (const z of chainZones.get(key) ?? []) changed.add(z);
     }
     return [...changed];
   }
+
 
   /**
    * Per-interface sysctls, checked once per interface (by identity) and every DEEP_CHECK_EVERY
