@@ -54,6 +54,11 @@ export class ApiClient {
     return (await this.post<Json>(`/${type}s`, { [type]: obj }))[type] as Json;
   }
 
+  /** PUT: the given properties replace theirs; the rest is kept. */
+  update(type: string, uuid: string, props: Json): Promise<Json> {
+    return this.request('PUT', `/${type}/${uuid}`, { [type]: props });
+  }
+
   delete(type: string, uuid: string): Promise<Json> {
     return this.request('DELETE', `/${type}/${uuid}`);
   }

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { CliError } from './client.js';
 import { agentCommands } from './commands/agent.js';
 import { controlCommands } from './commands/control.js';
+import { sgCommands } from './commands/sg.js';
 import { labCommands } from './commands/lab.js';
 import { netnsCommands } from './commands/netns.js';
 import { networkCommands } from './commands/network.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   networkCommands(program);
   policyCommands(program);
   portCommands(program);
+  sgCommands(program);
   controlCommands(program);
   agentCommands(program);
   netnsCommands(program);

@@ -80,11 +80,11 @@ function endpoint(token: string, projectFq: string[], fail: (why: string) => nev
   return fail(`'${token}' is not any, a network name, DOMAIN:PROJECT:NETWORK or a CIDR`);
 }
 
-function anyPort() {
+export function anyPort() {
   return [{ start_port: -1, end_port: -1 }];
 }
 
-function ports(token: string, fail: (why: string) => never) {
+export function ports(token: string, fail: (why: string) => never) {
   if (token === 'any') return anyPort();
   return token.split(',').map((part) => {
     const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(part);

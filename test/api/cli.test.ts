@@ -62,6 +62,31 @@ test('network, policy and port verbs', async () => {
   assert.match((await cirrus('network', 'list')).stdout.trim(), /^NAME\s+UUID/);
 });
 
+test('security group verbs: create with rules, add rules, attach to a port, show, detach, delete', async () => {
+  assert.equal((await cirrus('network', 'create', 'blue', '--subnet', '192.168.30.0/24')).code, 0);
+  assert.equal((await cirrus('port', 'create', '--network', 'blue', '--name', 'db1')).code, 0);
+  const web = await cirrus('sg', 'create', 'web', '--rule', 'ingress tcp any 80', '--rule', 'egress any any');
+  assert.equal(web.code, 0, web.stderr);
+  assert.match(web.stdout, /default-domain:admin:web\s+[0-9a-f-]{36}\s+2\s+0/);
+  assert.equal((await cirrus('sg', 'create', 'db')).code, 0, 'a group without rules');
+  const added = await cirrus('sg', 'rule', 'add', 'db', 'ingress tcp web 5432', 'egress udp 10.0.0.0/8 53');
+  assert.equal(added.code, 0, added.stderr);
+  const attached = await cirrus('sg', 'attach', 'db', '--port', 'db1');
+  assert.equal(attached.code, 0, attached.stderr);
+  assert.match(attached.stdout, /attached group default-domain:admin:db to port default-domain:admin:db1/);
+  const show = await cirrus('sg', 'show', 'db');
+  assert.match(show.stdout, /ports\s+1/);
+  assert.match(show.stdout, /1\. ingress tcp default-domain:admin:web 5432\n\s+2\. egress udp 10\.0\.0\.0\/8 53/);
+  const bad = await cirrus('sg', 'rule', 'add', 'db', 'ingress gre any');
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /protocol 'gre' is not any, tcp, udp, icmp or 0-255/);
+  assert.equal((await cirrus('sg', 'show', 'db')).stdout.match(/^\s+\d+\./gm)?.length, 2, 'a refused rule changes nothing');
+  assert.equal((await cirrus('sg', 'detach', 'db', '--port', 'db1')).code, 0);
+  for (const g of ['db', 'web']) assert.equal((await cirrus('sg', 'delete', g)).code, 0);
+  assert.equal((await cirrus('port', 'delete', 'db1')).code, 0);
+  assert.equal((await cirrus('network', 'delete', 'blue')).code, 0);
+});
+
 test('errors are one readable line with a non-zero exit, and leave nothing behind', async () => {
   assert.equal((await cirrus('network', 'create', 'blue', '--subnet', '10.9.0.0/24')).code, 0);
   const cases: [string[], RegExp][] = [
