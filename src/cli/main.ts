@@ -5,6 +5,7 @@ import { CliError } from './client.js';
 import { agentCommands } from './commands/agent.js';
 import { controlCommands } from './commands/control.js';
 import { sgCommands } from './commands/sg.js';
+import { traceCommands } from './commands/trace.js';
 import { labCommands } from './commands/lab.js';
 import { netnsCommands } from './commands/netns.js';
 import { networkCommands } from './commands/network.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   policyCommands(program);
   portCommands(program);
   sgCommands(program);
+  traceCommands(program);
   controlCommands(program);
   agentCommands(program);
   netnsCommands(program);

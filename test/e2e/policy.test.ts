@@ -98,6 +98,15 @@ test("the seed's syslog-but-not-ssh: frontend reaches mgmt's tcp and udp 514, no
   assert.equal(await reach('mg1', 'tcp', '10.41.0.10', 7000), undefined, "'>': mgmt cannot open connections to frontend");
   assert.equal(await reach('fe2', 'tcp', '10.42.0.10', 514), W('mg1'), 'the same from a frontend workload on the same host as mg1');
   assert.equal(await reach('fe2', 'tcp', '10.42.0.10', 22), undefined);
+  // `cirrus trace` says the same from the configuration, naming the deciding rules.
+  const trace = async (...args: string[]) => JSON.parse((await cirrus('-o', 'json', 'trace', W('fe1'), W('mg1'), ...args)).stdout) as { verdict: string; path: string[]; checks: { what: string; verdict: string; rule: string }[] };
+  const syslog = await trace('--proto', 'tcp', '--port', '514');
+  assert.equal(syslog.verdict, 'pass');
+  assert.match(syslog.path.join('\n'), /h1 → h2: VXLAN to 10\.254\.0\.2 with VNI \d+/);
+  assert.deepEqual(syslog.checks.map((c) => c.verdict), ['pass', 'pass'], 'frontend (source side), mgmt (destination side)');
+  const ssh = await trace('--proto', 'tcp', '--port', '22');
+  assert.equal(ssh.verdict, 'drop');
+  assert.deepEqual([ssh.checks[0]!.verdict, ssh.checks[0]!.rule], ['drop', 'default']);
   // h2's introspect counts what each rule decided: the 514 rule passed, the default dropped ssh.
   const introspect = async (path: string) => JSON.parse((await cirrus('lab', 'exec', 'h2', '--name', LAB, '--', 'curl', '-s', `127.0.0.1:8085${path}`)).stdout);
   const policies = (await introspect('/policies')) as { networks: { name: string; rules: { uuid: string; dports?: number[][] }[] }[] };

@@ -59,3 +59,16 @@ test('a rule without its own uuid is named after its policy and position; a miss
   const n = net('n', 'n', '10.1.0.0', [['gone', 0], ['p', 1]]);
   assert.deepEqual(compileAcl(viewOf([p, n]), n).map((r) => r.uuid), ['p:0']);
 });
+
+test('ruleMatches: protocol, addresses, destination ports; rules naming source ports match no new connection', async () => {
+  const { ruleMatches } = await import('../../src/control/trace.js');
+  const r = { uuid: 'r', action: 'pass' as const, protocol: 6, src: ['10.1.0.0/24'], dst: null, dports: [[500, 600]] as [number, number][] };
+  const tcp = (port?: number) => ({ protocol: 6, ...(port !== undefined ? { port } : {}) });
+  assert.equal(ruleMatches(r, '10.1.0.5', '10.2.0.5', tcp(514)), true);
+  assert.equal(ruleMatches(r, '10.1.0.5', '10.2.0.5', tcp(22)), false, 'port outside the range');
+  assert.equal(ruleMatches(r, '10.3.0.5', '10.2.0.5', tcp(514)), false, 'source outside the CIDRs');
+  assert.equal(ruleMatches(r, '10.1.0.5', '10.2.0.5', { protocol: 17, port: 514 }), false, 'another protocol');
+  assert.equal(ruleMatches(r, '10.1.0.5', '10.2.0.5', tcp()), false, 'no port given: a port rule does not match');
+  assert.equal(ruleMatches({ ...r, dports: undefined, sports: [[1, 2]] }, '10.1.0.5', '10.2.0.5', tcp(1)), false);
+  assert.equal(ruleMatches({ uuid: 'any', action: 'deny', src: null, dst: null }, '1.2.3.4', '5.6.7.8', { protocol: 1 }), true);
+});

@@ -1,0 +1,149 @@
+// `cirrus trace`: what the configuration says of a flow between two interfaces, by the same
+// computations the control node and the agents use: the path (hosts, tunnel, VNI, route
+// leaking) and each check in the order the data plane applies them (the source network's
+// policies, the source's security groups, the destination network's policies, the
+// destination's security groups), with the rule that decides each.
+
+import type { StoredObject } from '../config/object.js';
+import type { ConfigView } from '../config/view.js';
+import { singleRef } from '../config/hooks/context.js';
+import { subnetsOf } from '../ipam/subnets.js';
+import { AUTO_VNI_BASE } from '../agent/dataplane/names.js';
+import { cidrContains, parseCidr, parseIpv4 } from '../util/ipv4.js';
+import { compileAcl } from './acl.js';
+import { GroupIndex } from './groups.js';
+import { bindingHost, primaryIp } from './interfaces.js';
+import { computeLeaks } from './leaks.js';
+import type { AclRule } from './protocol.js';
+import { groupsOf } from './sg.js';
+
+export interface Flow {
+  protocol: number;
+  /** Destination port (tcp, udp). */
+  port?: number;
+}
+
+export interface Endpoint {
+  vmi: string;
+  name: string;
+  network: { uuid: string; name: string; vni: number };
+  address: string;
+  host?: string;
+  vtep?: string;
+  groups: string[];
+  portSecurity: boolean;
+}
+
+export interface Check {
+  /** What is checked: "policies of NETWORK (source side)", "security groups of PORT (egress)". */
+  what: string;
+  verdict: 'pass' | 'drop';
+  /** The deciding rule's uuid, or why nothing matched (default). */
+  rule: string;
+  why: string;
+}
+
+export interface Trace {
+  src: Endpoint;
+  dst: Endpoint;
+  path: string[];
+  checks: Check[];
+  verdict: 'pass' | 'drop';
+}
+
+/** An interface by uuid, fq_name (":"-joined) or its VM's name; its primary address must exist. */
+export function findEndpoint(view: ConfigView, ref: string): Endpoint | string {
+  const vmis = [...view.ofType('virtual-machine-interface')].map((c) => c.obj);
+  const vmi =
+    vmis.find((v) => v.uuid === ref || v.fq_name.join(':') === ref || v.fq_name.at(-1) === ref) ??
+    vmis.find((v) => {
+      const vm = singleRef(v, 'virtual_machine_refs') ?? (v.parent_type === 'virtual-machine' ? v.parent_uuid : undefined);
+      return vm !== undefined && view.get(vm)?.obj.fq_name.at(-1) === ref;
+    });
+  if (!vmi) return `no interface or workload '${ref}'`;
+  const netUuid = singleRef(vmi, 'virtual_network_refs');
+  const net = netUuid ? view.get(netUuid)?.obj : undefined;
+  const iip = primaryIp(view, vmi);
+  if (!net || !iip) return `interface ${vmi.fq_name.join(':')} has no ${net ? 'address' : 'network'}`;
+  const host = bindingHost(vmi);
+  const router = host ? view.get(view.uuidByName('virtual-router', ['default-global-system-config', host]) ?? '')?.obj : undefined;
+  const vtep = router?.props['virtual_router_ip_address'] as string | undefined;
+  const vni = (net.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined)?.vxlan_network_identifier ?? AUTO_VNI_BASE + (net.props['virtual_network_network_id'] as number);
+  return {
+    vmi: vmi.uuid,
+    name: vmi.fq_name.join(':'),
+    network: { uuid: net.uuid, name: net.fq_name.join(':'), vni },
+    address: iip.props['instance_ip_address'] as string,
+    ...(host ? { host } : {}),
+    ...(vtep ? { vtep } : {}),
+    groups: groupsOf(vmi),
+    portSecurity: (vmi.props['port_security_enabled'] ?? net.props['port_security_enabled']) !== false,
+  };
+}
+
+/** Whether a compiled rule matches a packet from `src` to `dst`. */
+export function ruleMatches(r: AclRule, src: string, dst: string, flow: Flow): boolean {
+  const within = (cidrs: string[] | null, addr: string) => {
+    if (cidrs === null) return true;
+    const ip = parseIpv4(addr)!;
+    return cidrs.some((c) => {
+      const parsed = parseCidr(c);
+      return typeof parsed !== 'string' && cidrContains(parsed, ip);
+    });
+  };
+  if (r.protocol !== undefined && r.protocol !== flow.protocol) return false;
+  if (!within(r.src, src) || !within(r.dst, dst)) return false;
+  if (r.dports && !(flow.port !== undefined && r.dports.some(([lo, hi]) => flow.port! >= lo && flow.port! <= hi))) return false;
+  // Source ports are the client's choice: a rule naming them matches no new connection's known port.
+  return !r.sports;
+}
+
+export function traceFlow(view: ConfigView, src: Endpoint, dst: Endpoint, flow: Flow): Trace {
+  const path: string[] = [];
+  const same = src.network.uuid === dst.network.uuid;
+  const leaked = !same && (computeLeaks(view).get(src.network.uuid)?.has(dst.network.uuid) ?? false);
+  if (!same && !leaked) {
+    path.push(`no route: ${src.network.name} and ${dst.network.name} are isolated (no policy of each passes traffic with the other)`);
+    return { src, dst, path, checks: [], verdict: 'drop' };
+  }
+  path.push(same ? `same network ${src.network.name}` : `route leaked from ${dst.network.name} into ${src.network.name} (their policies connect them)`);
+  if (!src.host || !dst.host) path.push(`${!src.host ? src.name : dst.name} is bound to no host: it is nowhere`);
+  else if (src.host === dst.host) path.push(`both on host ${src.host}: routed locally`);
+  else path.push(`${src.host} → ${dst.host}: VXLAN to ${dst.vtep ?? '(no underlay address: no tunnel)'} with VNI ${dst.network.vni}`);
+  const checks: Check[] = [];
+  const policies = (end: Endpoint, side: 'source' | 'destination') => {
+    const net = view.get(end.network.uuid)!.obj;
+    if (!net.refs['network_policy_refs']?.length) {
+      if (same) return;
+      checks.push({ what: `policies of ${end.network.name} (${side} side)`, verdict: 'drop', rule: 'default', why: 'no policy attached' });
+      return;
+    }
+    checks.push(policyCheck(net, compileAcl(view, net), src.address, dst.address, flow, side));
+  };
+  const groups = new GroupIndex(view);
+  const sg = (end: Endpoint, direction: 'egress' | 'ingress') => {
+    if (!end.portSecurity || !end.groups.length) return;
+    const rules = end.groups.flatMap((g) => groups.entry(g)?.value[direction] ?? []);
+    const hit = rules.find((r) => ruleMatches(r, src.address, dst.address, flow));
+    checks.push({
+      what: `security groups of ${end.name} (${direction})`,
+      verdict: hit ? 'pass' : 'drop',
+      rule: hit?.uuid ?? 'security groups',
+      why: hit ? 'a rule allows it' : `no ${direction} rule of ${end.groups.map((g) => view.get(g)?.obj.fq_name.join(':') ?? g).join(', ')} allows it`,
+    });
+  };
+  policies(src, 'source');
+  sg(src, 'egress');
+  policies(dst, 'destination');
+  sg(dst, 'ingress');
+  const verdict = checks.some((c) => c.verdict === 'drop') ? 'drop' : 'pass';
+  return { src, dst, path, checks, verdict };
+}
+
+function policyCheck(net: StoredObject, acl: AclRule[], src: string, dst: string, flow: Flow, side: 'source' | 'destination'): Check {
+  const what = `policies of ${net.fq_name.join(':')} (${side} side)`;
+  const hit = acl.find((r) => ruleMatches(r, src, dst, flow));
+  if (hit) return { what, verdict: hit.action === 'pass' ? 'pass' : 'drop', rule: hit.uuid, why: `first matching rule: ${hit.action}` };
+  const own = subnetsOf(net).some((s) => cidrContains(s.cidr, parseIpv4(side === 'source' ? dst : src)!));
+  return { what, verdict: own ? 'pass' : 'drop', rule: 'default', why: own ? 'no rule matches; inside the network traffic passes' : 'no rule matches; between networks traffic is dropped' };
+}
