@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { type EntryValue, type NetworkEntry, type PortEntry, PROTOCOL_PATH, type RouteEntry, parseControlMessage } from '../src/control/protocol.js';
 import { formatIpv4, parseIpv4 } from '../src/util/ipv4.js';
+import { prng } from '../test/support/prng.js';
 import { cpuSeconds, machineCpuSeconds } from './support/cpu.js';
 import { JsonClient, expectOk } from './support/http.js';
 import { type CirrusProcess, memoryOf, startCirrus } from './support/process.js';
@@ -128,17 +129,6 @@ interface Model {
   hostsOf: Map<number, Map<number, number>>;
 }
 
-/** A small seeded PRNG (mulberry32): the same layout for the same options. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Each network spans `hostsPerNetwork` distinct hosts drawn from a shuffled deck of all

@@ -45,7 +45,6 @@
 
 import fs from 'node:fs';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
 import { run } from '../src/agent/dataplane/kernel.js';
 import { ApiClient } from '../src/cli/client.js';
 import { attach } from '../src/cli/commands/netns.js';
@@ -53,6 +52,7 @@ import type { CliContext } from '../src/cli/context.js';
 import { CONTROL_NODES, agentSocket, controlName, controlSocket, hostNetns, introspectSocket } from '../src/lab/layout.js';
 import { request } from '../src/util/http-client.js';
 import { CIRRUS } from '../test/support/server.js';
+import { must } from './support/exec.js';
 import { ArpTrace, Prober, RouteMonitor, now } from './support/probes.js';
 
 // ---- options ----------------------------------------------------------------------------
@@ -116,22 +116,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ms = (from: bigint, to: bigint | undefined): number | undefined => (to === undefined ? undefined : Number(to - from) / 1e6);
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-async function must(cmd: string, argv: string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  if (env) {
-    return new Promise((resolve, reject) => {
-      const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${argv.join(' ')}: ${err.trim()}`))));
-    });
-  }
-  const r = await run(cmd, argv);
-  if (r.code !== 0) throw new Error(`${cmd} ${argv.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
 
 /** One `ip -batch` (in namespace `ns`); fails with ip's first messages. */
 async function ipBatch(ns: string, lines: string[]): Promise<void> {

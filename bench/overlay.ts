@@ -16,6 +16,7 @@ import net from 'node:net';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { run } from '../src/agent/dataplane/kernel.js';
 import { CIRRUS } from '../test/support/server.js';
+import { must } from './support/exec.js';
 
 const args = process.argv.slice(2);
 const flagValue = (name: string, fallback: number): number => {
@@ -49,23 +50,6 @@ interface Sample {
   rttP99Us: number;
 }
 
-async function must(cmd: string, argv: string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  if (env) {
-    // run() has no env parameter: spawn directly for the CLI calls that need CIRRUS_API.
-    return new Promise((resolve, reject) => {
-      const child = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} ${argv.join(' ')}: ${err.trim()}`))));
-    });
-  }
-  const r = await run(cmd, argv);
-  if (r.code !== 0) throw new Error(`${cmd} ${argv.join(' ')}: ${r.stderr.trim()}`);
-  return r.stdout;
-}
 
 const ipn = (ns: string, ...a: string[]): Promise<string> => must('ip', ['-n', ns, ...a]);
 

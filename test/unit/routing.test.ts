@@ -8,6 +8,7 @@ import { ConfigView } from '../../src/config/view.js';
 import type { Entry, EntryValue } from '../../src/control/protocol.js';
 import { type Delta, RoutingEngine } from '../../src/control/routing.js';
 import type { Change } from '../../src/store/store.js';
+import { prng } from '../support/prng.js';
 
 // ---- builders ----------------------------------------------------------------------
 
@@ -155,17 +156,6 @@ function sameDoc(actual: Entry[], expected: Entry[], message: string): void {
 
 // ---- the central property: deltas ≡ recomputation -----------------------------------
 
-/** mulberry32: a small deterministic generator, so a failure replays identically. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Enough for several ports per host and network, few enough to keep each step cheap. */
 const MAX_INTERFACES = 16;
