@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ControlClient, type ControlClientOptions } from './control-client.js';
-import { readAclHits } from './dataplane/acl-hits.js';
+import { PROTECTION_CHAINS, readAclHits } from './dataplane/acl-hits.js';
 import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
 import { type HostState, type PortState, computeHostState } from './host-state.js';
@@ -74,14 +74,15 @@ export class Agent {
       }),
       ports: new Gauge({ name: 'cirrus_agent_ports', help: 'Registered ports by status', labelNames: ['status'], registers }),
       sessions: new Gauge({ name: 'cirrus_agent_control_sessions', help: 'Control node sessions in sync', registers }),
-      aclPackets: new Gauge({
-        name: 'cirrus_agent_acl_packets',
-        help: 'Packets counted by the rules that decide (policy rules by uuid, defaults, anti-spoofing, host protection)',
-        labelNames: ['chain', 'rule', 'verdict'],
+      // Per policy rule the counts are in introspect's /acl-hits: thousands of rules would be thousands of series.
+      protectionDrops: new Gauge({
+        name: 'cirrus_agent_protection_dropped_packets',
+        help: 'Packets dropped by anti-spoofing (spoofed source) and host protection, by family',
+        labelNames: ['family', 'reason'],
         registers,
         async collect() {
           this.reset();
-          for (const h of await readAclHits().catch(() => [])) this.inc({ chain: `${h.family}/${h.chain}`, rule: h.rule, verdict: h.verdict }, h.packets);
+          for (const h of await readAclHits(PROTECTION_CHAINS).catch(() => [])) if (h.verdict === 'drop') this.inc({ family: h.family, reason: h.rule }, h.packets);
         },
       }),
     };

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { BatchError, Kernel } from '../../src/agent/dataplane/kernel.js';
 import type { WorkloadConfig } from '../../src/agent/dataplane/nsconfig.js';
-import type { KernelState } from '../../src/agent/dataplane/model.js';
+import { type KernelState, desiredState } from '../../src/agent/dataplane/model.js';
+import type { NftTable } from '../../src/agent/dataplane/nft.js';
 import { Reconciler } from '../../src/agent/dataplane/reconciler.js';
 import type { HostState } from '../../src/agent/host-state.js';
 
@@ -99,4 +100,35 @@ test('a namespace that cannot be configured fails its port only', async () => {
   k.failNetns.clear();
   const again = await new Reconciler(k).reconcile(host(['good', 'bad']));
   assert.deepEqual(again.created, ['cv-1'], 'and made again once the namespace works');
+});
+
+/** The kernel after a pass that applied everything (the fake does not run nft). */
+function converge(k: FakeKernel, h: HostState): void {
+  const { nft } = desiredState(h);
+  const read = (t: NftTable): NftTable => ({ maps: new Map([...t.maps].map(([n, m]) => [n, new Map(m)])), chains: new Map([...t.chains.keys()].map((c) => [c, []])) });
+  k.state = { ...k.state, nft: { ip: read(nft.ip), arp: read(nft.arp) } };
+}
+
+test('a policy change forgets the connections of its zone, also on the periodic full rewrite and after a restart', async () => {
+  const withAcl = (action: 'pass' | 'deny'): HostState => {
+    const h = host(['w0']);
+    return { ...h, networks: [{ ...h.networks[0]!, acl: [{ uuid: 'r1', action, protocol: 6, src: null, dst: null }] }] };
+  };
+  const k = new FakeKernel();
+  const r = new Reconciler(k);
+  await r.reconcile(withAcl('pass'));
+  converge(k, withAcl('pass'));
+  assert.deepEqual(k.flushed, [], 'a first write forgets nothing');
+  await r.reconcile(withAcl('deny'));
+  assert.deepEqual(k.flushed, [[2]], 'the network\'s zone (id 1 → zone 2) is flushed');
+  // Up to the pass before the periodic rewrite, then change on it.
+  let passes = 2;
+  for (; (passes + 1) % 30 !== 0; passes++) await r.reconcile(withAcl('deny'));
+  assert.equal(k.flushed.length, 1, 'no change, no flush');
+  await r.reconcile(withAcl('pass'));
+  assert.deepEqual(k.flushed.at(-1), [2], 'a change on the full-rewrite pass still flushes');
+  const restarted = new Reconciler(k);
+  await restarted.reconcile(withAcl('pass'));
+  assert.deepEqual(k.flushed.at(-1), [2], 'after a restart, chains written by the previous agent may differ: flushed');
+  assert.equal(k.flushed.length, 3);
 });

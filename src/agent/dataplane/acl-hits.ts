@@ -19,10 +19,20 @@ interface RuleJson {
   rule?: { chain: string; comment?: string; expr: Record<string, unknown>[] };
 }
 
-export async function readAclHits(): Promise<AclHit[]> {
+/** The protection chains alone (small whatever the policies): what metrics scrape. */
+export const PROTECTION_CHAINS: [string, string][] = [
+  ['ip', 'pre'],
+  ['ip', 'from_workload'],
+  ['arp', 'classify'],
+];
+
+/** Every deciding rule of Cirrus's tables, or only those of the given chains. */
+export async function readAclHits(chains?: [string, string][]): Promise<AclHit[]> {
   const hits: AclHit[] = [];
-  for (const family of NFT_FAMILIES) {
-    const r = await run('nft', ['-j', 'list', 'table', family, NFT_TABLE]);
+  const lists = chains ? chains.map(([family, chain]) => ['list', 'chain', family, NFT_TABLE, chain]) : NFT_FAMILIES.map((family) => ['list', 'table', family, NFT_TABLE]);
+  for (const list of lists) {
+    const family = list[2]!;
+    const r = await run('nft', ['-j', ...list]);
     if (r.code !== 0) continue; // no table yet
     for (const o of (JSON.parse(r.stdout) as { nftables: RuleJson[] }).nftables) {
       const rule = o.rule;

@@ -5,8 +5,8 @@
 
 import type { HostState, PortState } from '../host-state.js';
 import type { BatchError, Kernel } from './kernel.js';
-import { HOST_SYSCTLS, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
-import { HOST_IF_PREFIX, SERVICE_DEV, VXLAN_DEV } from './names.js';
+import { HOST_SYSCTLS, type KernelState, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
+import { HOST_IF_PREFIX, type NftFamily, SERVICE_DEV, VXLAN_DEV } from './names.js';
 import { sgChainKey, zonesOf } from './nft.js';
 
 export interface ReconcileResult {
@@ -38,9 +38,10 @@ export class Reconciler {
     const desired = desiredState(host);
     const adopted = new Set(host.ports.filter((p) => p.registration.mode === 'adopt').map((p) => p.hostIf));
     const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || name === SERVICE_DEV || adopted.has(name));
-    // Every DEEP_CHECK_EVERY passes the policy chains are rewritten whatever we believe they hold.
-    if ((this.passes + 1) % DEEP_CHECK_EVERY === 0) this.appliedChains.clear();
-    const p = plan(desired, actual, this.appliedChains);
+    // Every DEEP_CHECK_EVERY passes the policy chains are rewritten whatever we believe they
+    // hold (what we wrote is still remembered: a change is still a change).
+    const deep = (this.passes + 1) % DEEP_CHECK_EVERY === 0;
+    const p = plan(desired, actual, deep ? new Map() : this.appliedChains);
     const errors: BatchError[] = [];
     const failedPorts = new Map<string, string>();
     let changes = 0;
@@ -56,7 +57,7 @@ export class Reconciler {
     changes += this.tune(desired.sysctls, actual.links, created);
     const nftErrors = await this.kernel.nft(p.nft);
     errors.push(...nftErrors);
-    if (!nftErrors.length) errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, host))));
+    if (!nftErrors.length) errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, host, actual))));
     errors.push(...(await this.kernel.batch(commands)));
     changes += p.nft.length;
     changes += commands.length;
@@ -67,9 +68,11 @@ export class Reconciler {
   /**
    * Records the chains written; returns the conntrack zones whose policy changed (not just
    * written anew): their connections are forgotten, so each is judged again by the new
-   * rules on its next packet, as OpenContrail re-evaluates flows.
+   * rules on its next packet, as OpenContrail re-evaluates flows. A chain this agent never
+   * wrote but finds in the kernel (written before it started) may differ: it counts as
+   * changed.
    */
-  private policyChanged(written: Map<string, string>, host: HostState): number[] {
+  private policyChanged(written: Map<string, string>, host: HostState, actual: KernelState): number[] {
     const zones = zonesOf(host);
     const byId = new Map(host.networks.map((n) => [n.id, n.uuid]));
     // Each chain → the zones of the ports it judges.
@@ -90,7 +93,10 @@ export class Reconciler {
     for (const [key, content] of written) {
       const before = this.appliedChains.get(key);
       this.appliedChains.set(key, content);
-      if (before !== undefined && before !== content) for (const z of chainZones.get(key) ?? []) changed.add(z);
+      const [family, name] = key.split('/') as [NftFamily, string];
+      const table = actual.nft[family];
+      const inherited = before === undefined && typeof table !== 'string' && table.chains.has(name);
+      if (inherited || (before !== undefined && before !== content)) for (const z of chainZones.get(key) ?? []) changed.add(z);
     }
     return [...changed];
   }
