@@ -56,7 +56,7 @@ import readline from 'node:readline';
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/agent/dataplane/kernel.js';
-import { aclChain } from '../src/agent/dataplane/nft.js';
+import { type NftTable, desiredNft, nftScript } from '../src/agent/dataplane/nft.js';
 import type { NetworkState } from '../src/agent/host-state.js';
 import type { AclRule } from '../src/control/protocol.js';
 import { type PolicyRule, parseRule } from '../src/cli/rule-syntax.js';
@@ -672,10 +672,14 @@ async function nftLoadTimes(): Promise<{ rules: number; scriptLines: number; cre
   const view = await introspect<PoliciesView>('h1', '/policies');
   const red = view.networks.find((n) => n.uuid === redUuid);
   if (!red) throw new Error('nft timing: red has no policy on h1');
-  const n = { id: red.network_id, subnets: [SUBNET], acl: red.rules } as unknown as NetworkState;
-  const chains = (['out', 'in'] as const).map((side) => ({ name: `pol_${side}_${n.id}`, rules: aclChain(n, side) }));
-  const create = ['table ip cirrus {', ...chains.flatMap((c) => [`  chain ${c.name} {`, ...c.rules.map((r) => `    ${r}`), '  }']), '}'].join('\n') + '\n';
-  const replace = chains.flatMap((c) => [`flush chain ip cirrus ${c.name}`, ...c.rules.map((r) => `add rule ip cirrus ${c.name} ${r}`)]).join('\n') + '\n';
+  const n = { uuid: red.uuid, name: 'red', id: red.network_id, table: 1_000_000 + red.network_id, serviceAddresses: [], subnets: [SUBNET], vni: 1, acl: red.rules } as NetworkState;
+  // The agent's own script, for a host with one port in red: from nothing, and rewriting the chains.
+  const port = { vmiUuid: 'p', network: n.uuid, hostIf: 'cv-bench', mac: '02:00:00:00:00:01', address: '10.10.0.9', prefixLen: 24, registration: { vmiUuid: 'p', mode: 'create' as const, enabled: true, createdAt: '' } };
+  const desired = desiredNft({ networks: [n], ports: [port], remotes: [], leaks: [], pending: [] });
+  const readBack = (t: NftTable): NftTable => ({ maps: new Map([...t.maps].map(([k, m]) => [k, new Map(m)])), chains: new Map([...t.chains.keys()].map((c) => [c, []])) });
+  const createLines = nftScript(desired, { ip: 'missing', arp: 'missing' }, new Map()).lines;
+  const create = createLines.join('\n') + '\n';
+  const replace = nftScript(desired, { ip: readBack(desired.ip), arp: readBack(desired.arp) }, new Map()).lines.join('\n') + '\n';
   const time = async (script: string): Promise<number> => {
     const t0 = now();
     const r = await run('ip', ['netns', 'exec', SCRATCH, 'nft', '-f', '-'], script);

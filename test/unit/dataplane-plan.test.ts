@@ -75,7 +75,7 @@ test('desired state: per network a table (unreachable default, local service add
 
 test('a converged kernel needs no change', () => {
   const h = host(port('a', 'cv-a', '10.0.0.3'), port('b', 'cv-b', '10.0.0.4'));
-  assert.deepEqual(plan(desiredState(h), converged(h)), { create: [], commands: [], nft: [], nftWritten: new Map() });
+  assert.deepEqual(plan(desiredState(h), converged(h)), { create: [], commands: [], nft: [], nftWritten: new Map(), nftChangedMaps: new Set() });
 });
 
 test('missing pieces are added; extra owned pieces are removed, rules before the routes and links', () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HostState, NetworkState, PortState } from '../../src/agent/host-state.js';
-import type { SgEntry } from '../../src/control/protocol.js';
+import type { AclRule, SgEntry } from '../../src/control/protocol.js';
 import { type NftTable, aclChain, desiredNft, groupChain, nftScript, sgChainKey, zonesOf } from '../../src/agent/dataplane/nft.js';
 
 const net = (uuid: string, id: number, subnet: string, acl?: NetworkState['acl']): NetworkState => ({ uuid, name: uuid, id, table: 1_000_000 + id, serviceAddresses: [], subnets: [subnet], vni: 100 + id, ...(acl ? { acl } : {}) });
@@ -26,14 +26,14 @@ const FE = net('fe', 1, '10.1.0.0/24', [
 ]);
 
 test('a chain per side: rules in order with their uuid and a counter, then the default (own network passes, others drop)', () => {
-  assert.deepEqual(aclChain(FE, 'out'), [
+  assert.deepEqual(aclChain(FE, 'out').rules, [
     'ip saddr 10.1.0.0/24 ip daddr 10.2.0.0/24 meta l4proto 6 th dport { 514, 600-610 } counter return comment "r1"',
     'meta l4proto 1 counter drop comment "r2"',
     'ip daddr { 10.1.0.0/24 } return',
     'counter drop comment "default"',
   ], 'a rule that can match nothing (r3) is left out');
-  assert.deepEqual(aclChain(FE, 'in').slice(-2), ['ip saddr { 10.1.0.0/24 } return', 'counter drop comment "default"']);
-  assert.match(aclChain(FE, 'in')[0]!, / return comment "r1"$/, 'a pass returns to the next check (security groups)');
+  assert.deepEqual(aclChain(FE, 'in').rules.slice(-2), ['ip saddr { 10.1.0.0/24 } return', 'counter drop comment "default"']);
+  assert.match(aclChain(FE, 'in').rules[0]!, / return comment "r1"$/, 'a pass returns to the next check (security groups)');
 });
 
 test('zones: networks that leak into each other share the smallest id of their group; others have their own', () => {
@@ -99,4 +99,40 @@ test('security groups: ports in the same groups share chains; any rule of any gr
   const d = desiredNft({ ...host([FE], [a, b, c]), groups });
   const k = sgChainKey(['web', 'ssh']);
   assert.deepEqual([...d.ip.maps.get('port_sg_in')!], [['"cv-a"', `jump sg_in_${k}`], ['"cv-b"', `jump sg_in_${k}`]], 'the same groups in another order share one chain; no groups: no filtering');
+});
+
+test('a long run of rules differing in single values becomes one verdict map, first match kept; other rules stay rules', () => {
+  const filler = (i: number, action: 'pass' | 'deny') => ({ uuid: `f${i}`, action, protocol: 6, src: ['10.1.0.0/24'], dst: [`172.16.0.${i}/32`], dports: [[20000 + i, 20000 + i]] as [number, number][] });
+  const acl: AclRule[] = [
+    ...Array.from({ length: 10 }, (_, i) => filler(i, i % 2 ? 'deny' : 'pass')),
+    { ...filler(3, 'deny'), uuid: 'dup' }, // the same key again: the first verdict stays
+    { uuid: 'last', action: 'pass' as const, protocol: 6, src: ['10.1.0.0/24'], dst: ['10.1.0.0/24'] },
+  ];
+  const c = aclChain({ ...FE, acl }, 'out');
+  assert.deepEqual(c.rules, [
+    'ip saddr 10.1.0.0/24 meta l4proto . ip daddr . th dport vmap @out_1_0 comment "11 rules"',
+    'ip saddr 10.1.0.0/24 ip daddr 10.1.0.0/24 meta l4proto 6 counter return comment "last"',
+    'ip daddr { 10.1.0.0/24 } return',
+    'counter drop comment "default"',
+  ]);
+  assert.equal(c.maps.length, 1);
+  assert.equal(c.maps[0]!.declaration, 'typeof meta l4proto . ip daddr . th dport : verdict');
+  assert.equal(c.maps[0]!.elements.size, 10);
+  assert.equal(c.maps[0]!.elements.get('6 . 172.16.0.3 . 20003'), 'drop');
+  assert.equal(c.maps[0]!.elements.get('6 . 172.16.0.2 . 20002'), 'return');
+  assert.equal(aclChain({ ...FE, acl: acl.slice(0, 5) }, 'out').maps.length, 0, 'short runs stay rules');
+  // The script: the map exists before the chain uses it; a changed element alone rewrites no chain.
+  const h = (rules: AclRule[]) => host([{ ...FE, acl: rules }], [port('cv-a', 'fe')]);
+  const d = desiredNft(h(acl));
+  const first = nftScript(d, { ip: 'missing', arp: 'missing' }, new Map());
+  assert.ok(first.lines.indexOf('  map out_1_0 { typeof meta l4proto . ip daddr . th dport : verdict; }') < first.lines.indexOf('  chain pol_out_1 {'));
+  const changed = acl.map((r): AclRule => (r.uuid === 'f2' ? { ...r, action: 'deny' } : r));
+  const s = nftScript(desiredNft(h(changed)), { ip: asRead(d.ip), arp: asRead(d.arp) }, first.written);
+  assert.deepEqual(s.lines, [
+    'delete element ip cirrus out_1_0 { 6 . 172.16.0.2 . 20002 }',
+    'add element ip cirrus out_1_0 { 6 . 172.16.0.2 . 20002 : drop }',
+    'delete element ip cirrus in_1_0 { 6 . 172.16.0.2 . 20002 }',
+    'add element ip cirrus in_1_0 { 6 . 172.16.0.2 . 20002 : drop }',
+  ], 'an element changed on each side, no chain rewritten');
+  assert.deepEqual([...s.changedMaps], ['out_1_0', 'in_1_0']);
 });

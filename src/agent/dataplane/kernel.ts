@@ -126,6 +126,8 @@ export function parseBatchErrors(stderr: string, lines: string[]): BatchError[] 
 }
 
 type NftType = string | string[];
+/** nft prints protocol numbers by name; Cirrus writes numbers. */
+const PROTOCOL_NUMBERS: Record<string, number> = { icmp: 1, igmp: 2, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, 'ipv6-icmp': 58, sctp: 132 };
 interface NftSetJson {
   family: string;
   table: string;
@@ -141,9 +143,10 @@ interface NftJson {
 /** An element part as nft writes it: interface names quoted, prefixes as CIDRs, verdicts as `jump X`. */
 function nftValue(v: unknown, type: NftType | undefined): string {
   if (typeof v === 'number') return String(v);
-  if (typeof v === 'string') return type === 'ifname' ? ifKey(v) : v;
-  const o = v as { jump?: { target?: string }; concat?: unknown[]; prefix?: { addr: string; len: number } } | null;
+  if (typeof v === 'string') return type === 'ifname' ? ifKey(v) : type === 'inet_proto' ? String(PROTOCOL_NUMBERS[v] ?? v) : v;
+  const o = v as { jump?: { target?: string }; concat?: unknown[]; prefix?: { addr: string; len: number }; return?: null; drop?: null; accept?: null } | null;
   if (o?.jump?.target !== undefined) return `jump ${o.jump.target}`;
+  for (const verdict of ['return', 'drop', 'accept'] as const) if (o && verdict in o) return verdict;
   if (o?.prefix) return `${o.prefix.addr}/${o.prefix.len}`;
   if (o?.concat) return o.concat.map((x, i) => nftValue(x, Array.isArray(type) ? type[i] : undefined)).join(' . ');
   return JSON.stringify(v);

@@ -171,6 +171,8 @@ export interface Plan {
   nft: string[];
   /** Policy chains the script writes (family/name → content). */
   nftWritten: Map<string, string>;
+  /** Policy rule maps whose elements the script changes. */
+  nftChangedMaps: Set<string>;
 }
 
 /**
@@ -216,7 +218,7 @@ export function plan(desired: Desired, actual: KernelState, appliedChains: Reado
   for (const name of actual.links.keys()) if (!desired.kernel.links.has(name)) dels.push({ line: `link del dev ${name}` });
   // Removals first (rules before the routes and links they lead to), then links, then the rest.
   const nft = nftScript(desired.nft, actual.nft, appliedChains);
-  return { create, commands: [...dels, ...links, ...adds], nft: nft.lines, nftWritten: nft.written };
+  return { create, commands: [...dels, ...links, ...adds], nft: nft.lines, nftWritten: nft.written, nftChangedMaps: nft.changedMaps };
 }
 
 function routeCommand(op: 'replace' | 'del', r: Route): string {

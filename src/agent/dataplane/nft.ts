@@ -32,6 +32,8 @@ export interface NftTable {
   maps: Map<string, Map<string, string>>;
   /** Regular chains; as read, the rules are not (an empty list). */
   chains: Map<string, string[]>;
+  /** Maps made for policy rules (name → declaration), beside the fixed ones. */
+  ruleMaps?: Map<string, string>;
 }
 
 /** A table as read: missing, of an older layout (replaced whole), or current. */
@@ -157,6 +159,8 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
   const markZones = new Map<string, string>();
   const vniMarks = new Map<string, string>();
   const chains = new Map<string, string[]>();
+  const ruleMaps = new Map<string, string>();
+  const ruleMapElements = new Map<string, Map<string, string>>();
   const ports = new Map<string, string>();
   const guarded = new Map<string, string>();
   const portAddrs = new Map<string, string>();
@@ -191,8 +195,14 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
     }
     if (!n.acl) continue;
     if (!chains.has(chainOut(n))) {
-      chains.set(chainOut(n), aclChain(n, 'out'));
-      chains.set(chainIn(n), aclChain(n, 'in'));
+      for (const [side, name] of [['out', chainOut(n)], ['in', chainIn(n)]] as const) {
+        const c = aclChain(n, side);
+        chains.set(name, c.rules);
+        for (const m of c.maps) {
+          ruleMaps.set(m.name, m.declaration);
+          ruleMapElements.set(m.name, m.elements);
+        }
+      }
     }
     portOut.set(ifKey(p.hostIf), `jump ${chainOut(n)}`);
     portIn.set(ifKey(p.hostIf), `jump ${chainIn(n)}`);
@@ -211,8 +221,10 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
         [GUARDED, guarded],
         [PORT_ADDRS, portAddrs],
         [SERVICE_ADDRS, serviceAddrs],
+        ...ruleMapElements,
       ]),
       chains,
+      ruleMaps,
     },
     arp: {
       maps: new Map([
@@ -225,23 +237,91 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
   };
 }
 
+/** A verdict map standing for a block of rules (see aclChain). */
+export interface RuleMap {
+  name: string;
+  declaration: string;
+  elements: Map<string, string>;
+}
+
+/** Blocks shorter than this stay rules: a map pays off for long lists. */
+const MAP_BLOCK_MIN = 8;
+type Field = 'protocol' | 'src' | 'dst' | 'dport';
+const KEY_EXPR: Record<Field, string> = { protocol: 'meta l4proto', src: 'ip saddr', dst: 'ip daddr', dport: 'th dport' };
+
+/** The fields of a rule that are one value (a protocol, one address, one port), as nft writes them. */
+function exactFields(r: AclRule): Partial<Record<Field, string>> {
+  const one = (cidrs: string[] | null) => (cidrs?.length === 1 && cidrs[0]!.endsWith('/32') ? cidrs[0]!.slice(0, -3) : undefined);
+  const out: Partial<Record<Field, string>> = {};
+  if (r.protocol !== undefined) out.protocol = String(r.protocol);
+  const src = one(r.src);
+  if (src) out.src = src;
+  const dst = one(r.dst);
+  if (dst) out.dst = dst;
+  if (r.dports?.length === 1 && r.dports[0]![0] === r.dports[0]![1]) out.dport = String(r.dports[0]![0]);
+  return out;
+}
+
+/** The rule's match without the given fields. */
+function restMatch(r: AclRule, without: Field[]): string | undefined {
+  const copy: AclRule = { ...r };
+  for (const f of without) {
+    if (f === 'protocol') delete copy.protocol;
+    else if (f === 'dport') delete copy.dports;
+    else copy[f] = null;
+  }
+  return aclMatch(copy);
+}
+
 /**
  * A network's policy chain for one side. `out`: new connections from its workloads. `in`:
  * new connections to its workloads. A pass returns to the forward chain (the next check);
  * unmatched: pass within the network, drop from or to any other (OpenContrail's default).
- * Each rule counts what it decides, under its uuid.
+ * Each rule counts what it decides, under its uuid. A run of at least MAP_BLOCK_MIN
+ * consecutive rules that differ only in single values (a protocol, an address, a port) and
+ * are alike otherwise becomes one verdict-map lookup: distinct single values never overlap,
+ * so first match is kept (a repeated key keeps its first verdict), and a new connection
+ * pays one lookup instead of one test per rule. Rules merged into a map are counted by the
+ * map's rule together.
  */
-export function aclChain(n: NetworkState, side: 'out' | 'in'): string[] {
+export function aclChain(n: NetworkState, side: 'out' | 'in'): { rules: string[]; maps: RuleMap[] } {
   const own = `{ ${n.subnets.join(', ')} }`;
-  const lines: string[] = [];
-  for (const r of n.acl ?? []) {
-    const match = aclMatch(r);
-    if (match === undefined) continue;
-    lines.push(`${match}counter ${r.action === 'deny' ? 'drop' : 'return'} comment "${r.uuid}"`);
+  const rules: string[] = [];
+  const maps: RuleMap[] = [];
+  const acl = (n.acl ?? []).filter((r) => aclMatch(r) !== undefined);
+  const verdict = (r: AclRule) => (r.action === 'deny' ? 'drop' : 'return');
+  for (let i = 0; i < acl.length; ) {
+    const first = exactFields(acl[i]!);
+    const key = (['protocol', 'src', 'dst', 'dport'] as Field[]).filter((f) => first[f] !== undefined);
+    const rest = restMatch(acl[i]!, key);
+    let j = i + 1;
+    if (key.some((f) => f !== 'protocol')) {
+      while (j < acl.length) {
+        const e = exactFields(acl[j]!);
+        if (!key.every((f) => e[f] !== undefined) || restMatch(acl[j]!, key) !== rest) break;
+        j++;
+      }
+    }
+    if (j - i < MAP_BLOCK_MIN) {
+      const r = acl[i]!;
+      rules.push(`${aclMatch(r)}counter ${verdict(r)} comment "${r.uuid}"`);
+      i++;
+      continue;
+    }
+    const name = `${side === 'out' ? 'out' : 'in'}_${n.id}_${maps.length}`;
+    const elements = new Map<string, string>();
+    for (const r of acl.slice(i, j)) {
+      const e = exactFields(r);
+      const k = key.map((f) => e[f]!).join(' . ');
+      if (!elements.has(k)) elements.set(k, verdict(r));
+    }
+    maps.push({ name, declaration: `typeof ${key.map((f) => KEY_EXPR[f]).join(' . ')} : verdict`, elements });
+    rules.push(`${rest}${key.map((f) => KEY_EXPR[f]).join(' . ')} vmap @${name} comment "${j - i} rules"`);
+    i = j;
   }
-  if (n.subnets.length) lines.push(side === 'out' ? `ip daddr ${own} return` : `ip saddr ${own} return`);
-  lines.push('counter drop comment "default"');
-  return lines;
+  if (n.subnets.length) rules.push(side === 'out' ? `ip daddr ${own} return` : `ip saddr ${own} return`);
+  rules.push('counter drop comment "default"');
+  return { rules, maps };
 }
 
 /** The chains of a set of groups are shared by the ports in exactly those groups. */
@@ -277,9 +357,14 @@ function aclMatch(r: AclRule): string | undefined {
 }
 
 /** The script bringing the tables from `actual` to `desired`; `applied`: the chains' contents as last written. */
-export function nftScript(desired: Record<NftFamily, NftTable>, actual: Record<NftFamily, NftActual>, applied: ReadonlyMap<string, string>): { lines: string[]; written: Map<string, string> } {
+export function nftScript(
+  desired: Record<NftFamily, NftTable>,
+  actual: Record<NftFamily, NftActual>,
+  applied: ReadonlyMap<string, string>,
+): { lines: string[]; written: Map<string, string>; changedMaps: Set<string> } {
   const lines: string[] = [];
   const written = new Map<string, string>();
+  const changedMaps = new Set<string>();
   for (const family of NFT_FAMILIES) {
     const want = desired[family];
     const have = actual[family];
@@ -291,6 +376,7 @@ export function nftScript(desired: Record<NftFamily, NftTable>, actual: Record<N
       if (have === 'stale') lines.push(`delete table ${t}`);
       lines.push(`table ${t} {`);
       for (const [name, declaration] of Object.entries(DECLARATIONS[family])) lines.push(`  ${declaration.replace('$', name)}`);
+      for (const [name, declaration] of want.ruleMaps ?? []) lines.push(`  map ${name} { ${declaration}; }`);
       for (const [name, rules] of want.chains) {
         lines.push(`  chain ${name} {`, ...rules.map((r) => `    ${r}`), '  }');
         written.set(`${family}/${name}`, rules.join('\n'));
@@ -302,6 +388,8 @@ export function nftScript(desired: Record<NftFamily, NftTable>, actual: Record<N
       for (const [map, elems] of want.maps) addElements(map, [...elems]);
       continue;
     }
+    // Rule maps: made before the chains that look them up, removed after.
+    for (const [name, declaration] of want.ruleMaps ?? []) if (!have.maps.has(name)) lines.push(`add map ${t} ${name} { ${declaration}; }`);
     for (const [name, rules] of want.chains) {
       const content = rules.join('\n');
       const key = `${family}/${name}`;
@@ -313,10 +401,13 @@ export function nftScript(desired: Record<NftFamily, NftTable>, actual: Record<N
     for (const [map, elems] of want.maps) {
       const current = have.maps.get(map) ?? new Map<string, string>();
       const stale = [...current].filter(([k, v]) => elems.get(k) !== v).map(([k]) => k);
+      const missing = [...elems].filter(([k, v]) => current.get(k) !== v);
       if (stale.length) lines.push(`delete element ${t} ${map} { ${stale.join(', ')} }`);
-      addElements(map, [...elems].filter(([k, v]) => current.get(k) !== v));
+      addElements(map, missing);
+      if ((stale.length || missing.length) && want.ruleMaps?.has(map) && have.maps.has(map)) changedMaps.add(map);
     }
     for (const name of have.chains.keys()) if (!want.chains.has(name)) lines.push(`delete chain ${t} ${name}`);
+    for (const name of have.maps.keys()) if (!(name in DECLARATIONS[family]) && !want.maps.has(name)) lines.push(`delete map ${t} ${name}`);
   }
-  return { lines, written };
+  return { lines, written, changedMaps };
 }

@@ -57,7 +57,7 @@ export class Reconciler {
     changes += this.tune(desired.sysctls, actual.links, created);
     const nftErrors = await this.kernel.nft(p.nft);
     errors.push(...nftErrors);
-    if (!nftErrors.length) errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, host, actual))));
+    if (!nftErrors.length) errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, p.nftChangedMaps, host, actual))));
     errors.push(...(await this.kernel.batch(commands)));
     changes += p.nft.length;
     changes += commands.length;
@@ -72,7 +72,7 @@ export class Reconciler {
    * wrote but finds in the kernel (written before it started) may differ: it counts as
    * changed.
    */
-  private policyChanged(written: Map<string, string>, host: HostState, actual: KernelState): number[] {
+  private policyChanged(written: Map<string, string>, changedMaps: Set<string>, host: HostState, actual: KernelState): number[] {
     const zones = zonesOf(host);
     const byId = new Map(host.networks.map((n) => [n.id, n.uuid]));
     // Each chain → the zones of the ports it judges.
@@ -90,6 +90,8 @@ export class Reconciler {
       }
     }
     const changed = new Set<number>();
+    // A rule map (out_<id>_<k>, in_<id>_<k>) belongs to its network's chain of that side.
+    for (const map of changedMaps) for (const z of chainZones.get(`ip/pol_${map.replace(/_\d+$/, '')}`) ?? []) changed.add(z);
     for (const [key, content] of written) {
       const before = this.appliedChains.get(key);
       this.appliedChains.set(key, content);
