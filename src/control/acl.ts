@@ -46,13 +46,14 @@ export function compileAcl(view: ConfigView, net: StoredObject): AclRule[] {
     .map((ref, i) => ({ ref, i, seq: ((ref.attr as { sequence?: Sequence } | null)?.sequence ?? {}) as Sequence }))
     .sort((a, b) => bySequence(a.seq, b.seq) || a.i - b.i);
   const out: AclRule[] = [];
+  const named = new Map<string, string[]>();
   for (const { ref } of refs) {
     const policy = view.get(ref.uuid)?.obj;
     if (!policy) continue;
     const rules = ((policy.props['network_policy_entries'] as { policy_rule?: PolicyRule[] } | undefined)?.policy_rule ?? [])
       .map((rule, i) => ({ rule, i }))
       .sort((a, b) => bySequence(a.rule.rule_sequence ?? {}, b.rule.rule_sequence ?? {}) || a.i - b.i);
-    for (const { rule, i } of rules) out.push(...directional(view, net, rule, rule.rule_uuid ?? `${policy.uuid}:${i}`));
+    for (const { rule, i } of rules) out.push(...directional(view, net, rule, rule.rule_uuid ?? `${policy.uuid}:${i}`, named));
   }
   return out;
 }
@@ -61,13 +62,13 @@ function bySequence(a: Sequence, b: Sequence): number {
   return (a.major ?? 0) - (b.major ?? 0) || (a.minor ?? 0) - (b.minor ?? 0);
 }
 
-function directional(view: ConfigView, owner: StoredObject, rule: PolicyRule, uuid: string): AclRule[] {
+function directional(view: ConfigView, owner: StoredObject, rule: PolicyRule, uuid: string, named: Map<string, string[]>): AclRule[] {
   const action = (rule.action_list?.simple_action ?? 'pass') === 'pass' ? 'pass' : 'deny';
   const proto = protocolNumber(rule.protocol);
   if (proto === null) return []; // an unknown protocol name matches nothing
   const ported = proto === 6 || proto === 17;
-  const src = addresses(view, owner, rule.src_addresses);
-  const dst = addresses(view, owner, rule.dst_addresses);
+  const src = addresses(view, owner, rule.src_addresses, named);
+  const dst = addresses(view, owner, rule.dst_addresses, named);
   const sports = ported ? portRanges(rule.src_ports) : undefined;
   const dports = ported ? portRanges(rule.dst_ports) : undefined;
   const one = (s: string[] | null, d: string[] | null, sp?: [number, number][], dp?: [number, number][]): AclRule => ({
@@ -93,12 +94,19 @@ export function protocolNumber(p: string): number | undefined | null {
 }
 
 /** CIDRs of a rule side; null when one of its addresses is `any`. */
-function addresses(view: ConfigView, owner: StoredObject, list: Address[]): string[] | null {
+function addresses(view: ConfigView, owner: StoredObject, list: Address[], named: Map<string, string[]>): string[] | null {
   const cidrs = new Set<string>();
   for (const a of list) {
     if (a.virtual_network === 'any') return null;
-    const net = a.virtual_network === 'local' ? owner : a.virtual_network ? view.get(view.uuidByName('virtual-network', a.virtual_network.split(':')) ?? '')?.obj : undefined;
-    if (net) for (const s of subnetsOf(net)) cidrs.add(formatCidr(s.cidr));
+    if (a.virtual_network) {
+      // A network named by many rules is resolved once per compilation.
+      let own = named.get(a.virtual_network);
+      if (!own) {
+        const net = a.virtual_network === 'local' ? owner : view.get(view.uuidByName('virtual-network', a.virtual_network.split(':')) ?? '')?.obj;
+        named.set(a.virtual_network, (own = net ? subnetsOf(net).map((s) => formatCidr(s.cidr)) : []));
+      }
+      for (const c of own) cidrs.add(c);
+    }
     for (const s of [...(a.subnet ? [a.subnet] : []), ...(a.subnet_list ?? [])]) {
       const c = parseCidr(`${s.ip_prefix}/${s.ip_prefix_len}`);
       if (typeof c !== 'string') cidrs.add(formatCidr(c));

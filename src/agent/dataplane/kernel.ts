@@ -19,7 +19,7 @@ import {
   VXLAN_PORT,
   isOwnedTable,
 } from './names.js';
-import { type NftTable, baseChains, ifKey } from './nft.js';
+import { type NftTable, baseChains, fixedSets, ifKey } from './nft.js';
 import { NamespaceConfigurator, type WorkloadConfig } from './nsconfig.js';
 
 export interface BatchError {
@@ -31,7 +31,8 @@ export interface BatchError {
 
 export interface Kernel {
   /** Cirrus-owned state; `owns` tells which interfaces are Cirrus's. */
-  read(owns: (ifname: string) => boolean): Promise<KernelState>;
+  /** `ruleMaps`: also read the policy rule maps (large: only on full checks). */
+  read(owns: (ifname: string) => boolean, ruleMaps?: boolean): Promise<KernelState>;
   /** Runs `ip -batch` lines in the host namespace; returns the failed lines. */
   batch(lines: string[]): Promise<BatchError[]>;
   /** Applies an `nft -f` script atomically (all or nothing). */
@@ -158,41 +159,64 @@ function element(e: unknown, s: NftSetJson): [string, string] {
   return [nftValue(e, s.type), ''];
 }
 
-/** Cirrus's tables (sets and maps with elements, chain names), per family: one `nft` each for maps, sets and chains. */
-async function readNft(): Promise<KernelState['nft']> {
-  const runs = await Promise.all(['maps', 'sets', 'chains'].map((what) => run('nft', ['-j', 'list', what])));
-  for (const r of runs) if (r.code !== 0) throw new Error(`nft list: ${r.stderr.trim()}`);
+/**
+ * Cirrus's tables per family: chain names, the fixed sets and maps with their elements (one
+ * `nft` each, in parallel: listing all maps would walk the policy rule maps too, 0.5 s at
+ * 20,000 elements), and the rule maps when asked.
+ */
+async function readNft(ruleMaps: boolean): Promise<KernelState['nft']> {
+  const chains = await run('nft', ['-j', 'list', 'chains']);
+  if (chains.code !== 0) throw new Error(`nft list chains: ${chains.stderr.trim()}`);
   const out: KernelState['nft'] = { ip: 'missing', arp: 'missing' };
   const tables: Partial<Record<NftFamily, NftTable>> = {};
-  const tableOf = (family: string): NftTable | undefined => {
-    if (!NFT_FAMILIES.includes(family as NftFamily)) return undefined;
-    return (tables[family as NftFamily] ??= { maps: new Map(), chains: new Map() });
-  };
-  for (const r of runs) {
-    for (const o of (JSON.parse(r.stdout) as NftJson).nftables) {
+  for (const o of (JSON.parse(chains.stdout) as NftJson).nftables) {
+    const c = o.chain;
+    if (c?.table !== NFT_TABLE || !NFT_FAMILIES.includes(c.family as NftFamily)) continue;
+    (tables[c.family as NftFamily] ??= { maps: new Map(), chains: new Map(), ruleMapsRead: ruleMaps }).chains.set(c.name, []);
+  }
+  const addSets = (t: NftTable, stdout: string, only?: (set: NftSetJson) => boolean) => {
+    for (const o of (JSON.parse(stdout) as NftJson).nftables) {
       const set = o.map ?? o.set;
-      if (set?.table === NFT_TABLE) tableOf(set.family)?.maps.set(set.name, new Map((set.elem ?? []).map((e) => element(e, set))));
-      if (o.chain?.table === NFT_TABLE) tableOf(o.chain.family)?.chains.set(o.chain.name, []);
+      if (set?.table === NFT_TABLE && (!only || only(set))) t.maps.set(set.name, new Map((set.elem ?? []).map((e) => element(e, set))));
     }
-  }
-  for (const family of NFT_FAMILIES) {
-    const t = tables[family];
-    if (!t) continue;
-    // A table without the current layout's base chains (an older agent's) is replaced whole.
-    const current = baseChains(family).every((c) => t.chains.has(c));
-    for (const c of baseChains(family)) t.chains.delete(c);
-    out[family] = current ? t : 'stale';
-  }
+  };
+  await Promise.all(
+    NFT_FAMILIES.map(async (family) => {
+      const t = tables[family];
+      if (!t) return;
+      // A table without the current layout's base chains (an older agent's) is replaced whole.
+      if (!baseChains(family).every((c) => t.chains.has(c))) {
+        out[family] = 'stale';
+        return;
+      }
+      for (const c of baseChains(family)) t.chains.delete(c);
+      const fixed = fixedSets(family);
+      const lists = await Promise.all(fixed.map(([name, kind]) => run('nft', ['-j', 'list', kind, family, NFT_TABLE, name])));
+      // A fixed set that is missing (made by hand into a table of this layout) is recreated with the table.
+      if (lists.some((r) => r.code !== 0)) {
+        out[family] = 'stale';
+        return;
+      }
+      for (const r of lists) addSets(t, r.stdout);
+      if (ruleMaps) {
+        const all = await run('nft', ['-j', 'list', 'maps']);
+        if (all.code !== 0) throw new Error(`nft list maps: ${all.stderr.trim()}`);
+        const fixedNames = new Set(fixed.map(([n]) => n));
+        addSets(t, all.stdout, (set) => set.family === family && !fixedNames.has(set.name));
+      }
+      out[family] = t;
+    }),
+  );
   return out;
 }
 
 export class LinuxKernel implements Kernel {
-  async read(owns: (ifname: string) => boolean): Promise<KernelState> {
+  async read(owns: (ifname: string) => boolean, ruleMaps = true): Promise<KernelState> {
     // One `ip` process for the five dumps, IPv4 only, links in brief form: at a thousand
     // ports this is most of a no-change reconcile.
     const [r, nft] = await Promise.all([
       run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\naddr show\n`),
-      readNft(),
+      readNft(ruleMaps),
     ]);
     const parts = r.stdout.trim().split('\n');
     if (r.code !== 0 || parts.length !== 5) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);

@@ -179,7 +179,12 @@ export interface Plan {
  * The minimal change from `actual` to `desired`. Only objects Cirrus owns appear in
  * `actual` (the reader filters), so everything extra there is removed.
  */
-export function plan(desired: Desired, actual: KernelState, appliedChains: ReadonlyMap<string, string> = new Map()): Plan {
+export function plan(
+  desired: Desired,
+  actual: KernelState,
+  appliedChains: ReadonlyMap<string, string> = new Map(),
+  appliedMaps: ReadonlyMap<string, ReadonlyMap<string, string>> = new Map(),
+): Plan {
   const create: PortState[] = [];
   const adds: Command[] = [];
   const dels: Command[] = [];
@@ -217,7 +222,7 @@ export function plan(desired: Desired, actual: KernelState, appliedChains: Reado
   for (const [key, r] of actual.rules) if (!desired.kernel.rules.has(key)) dels.unshift({ line: ruleCommand('del', r) });
   for (const name of actual.links.keys()) if (!desired.kernel.links.has(name)) dels.push({ line: `link del dev ${name}` });
   // Removals first (rules before the routes and links they lead to), then links, then the rest.
-  const nft = nftScript(desired.nft, actual.nft, appliedChains);
+  const nft = nftScript(desired.nft, actual.nft, appliedChains, appliedMaps);
   return { create, commands: [...dels, ...links, ...adds], nft: nft.lines, nftWritten: nft.written, nftChangedMaps: nft.changedMaps };
 }
 

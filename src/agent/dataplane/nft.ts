@@ -34,6 +34,8 @@ export interface NftTable {
   chains: Map<string, string[]>;
   /** Maps made for policy rules (name → declaration), beside the fixed ones. */
   ruleMaps?: Map<string, string>;
+  /** As read: whether the rule maps were read too (they are large; between full checks their contents are what was last written). */
+  ruleMapsRead?: boolean;
 }
 
 /** A table as read: missing, of an older layout (replaced whole), or current. */
@@ -117,6 +119,10 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
     ].join(' '),
   },
 };
+
+/** The fixed sets and maps of a family's table, with their kind (what the reader lists one by one). */
+export const fixedSets = (family: NftFamily): [string, 'map' | 'set'][] =>
+  Object.entries(DECLARATIONS[family]).map(([name, d]) => [name, d.startsWith('map') ? 'map' : 'set']);
 
 export const isBaseChain = (family: NftFamily, name: string): boolean => name in BASE_CHAINS[family];
 export const baseChains = (family: NftFamily): string[] => Object.keys(BASE_CHAINS[family]);
@@ -361,6 +367,7 @@ export function nftScript(
   desired: Record<NftFamily, NftTable>,
   actual: Record<NftFamily, NftActual>,
   applied: ReadonlyMap<string, string>,
+  appliedMaps: ReadonlyMap<string, ReadonlyMap<string, string>> = new Map(),
 ): { lines: string[]; written: Map<string, string>; changedMaps: Set<string> } {
   const lines: string[] = [];
   const written = new Map<string, string>();
@@ -388,8 +395,11 @@ export function nftScript(
       for (const [map, elems] of want.maps) addElements(map, [...elems]);
       continue;
     }
+    // Rule maps not read this pass hold what was last written into them.
+    const haveMaps = new Map(have.maps);
+    if (!have.ruleMapsRead) for (const [key, elems] of appliedMaps) if (key.startsWith(`${family}/`)) haveMaps.set(key.slice(family.length + 1), new Map(elems));
     // Rule maps: made before the chains that look them up, removed after.
-    for (const [name, declaration] of want.ruleMaps ?? []) if (!have.maps.has(name)) lines.push(`add map ${t} ${name} { ${declaration}; }`);
+    for (const [name, declaration] of want.ruleMaps ?? []) if (!haveMaps.has(name)) lines.push(`add map ${t} ${name} { ${declaration}; }`);
     for (const [name, rules] of want.chains) {
       const content = rules.join('\n');
       const key = `${family}/${name}`;
@@ -399,15 +409,15 @@ export function nftScript(
       written.set(key, content);
     }
     for (const [map, elems] of want.maps) {
-      const current = have.maps.get(map) ?? new Map<string, string>();
+      const current = haveMaps.get(map) ?? new Map<string, string>();
       const stale = [...current].filter(([k, v]) => elems.get(k) !== v).map(([k]) => k);
       const missing = [...elems].filter(([k, v]) => current.get(k) !== v);
       if (stale.length) lines.push(`delete element ${t} ${map} { ${stale.join(', ')} }`);
       addElements(map, missing);
-      if ((stale.length || missing.length) && want.ruleMaps?.has(map) && have.maps.has(map)) changedMaps.add(map);
+      if ((stale.length || missing.length) && want.ruleMaps?.has(map) && haveMaps.has(map)) changedMaps.add(map);
     }
     for (const name of have.chains.keys()) if (!want.chains.has(name)) lines.push(`delete chain ${t} ${name}`);
-    for (const name of have.maps.keys()) if (!(name in DECLARATIONS[family]) && !want.maps.has(name)) lines.push(`delete map ${t} ${name}`);
+    for (const name of haveMaps.keys()) if (!(name in DECLARATIONS[family]) && !want.maps.has(name)) lines.push(`delete map ${t} ${name}`);
   }
   return { lines, written, changedMaps };
 }

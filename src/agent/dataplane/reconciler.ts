@@ -7,7 +7,7 @@ import type { HostState, PortState } from '../host-state.js';
 import type { BatchError, Kernel } from './kernel.js';
 import { HOST_SYSCTLS, type KernelState, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
 import { HOST_IF_PREFIX, type NftFamily, SERVICE_DEV, VXLAN_DEV } from './names.js';
-import { sgChainKey, zonesOf } from './nft.js';
+import { type NftTable, sgChainKey, zonesOf } from './nft.js';
 
 export interface ReconcileResult {
   durationMs: number;
@@ -21,6 +21,13 @@ export interface ReconcileResult {
   present: Set<string>;
 }
 
+/** The rule maps of the desired tables, by family/name. */
+function ruleMapContents(nft: Record<NftFamily, NftTable>): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const [family, t] of Object.entries(nft)) for (const name of t.ruleMaps?.keys() ?? []) out.set(`${family}/${name}`, t.maps.get(name)!);
+  return out;
+}
+
 /** Every this many passes, per-interface sysctls are read back even on known interfaces. */
 const DEEP_CHECK_EVERY = 30;
 
@@ -29,6 +36,9 @@ export class Reconciler {
   private readonly tuned = new Map<string, string>();
   /** Policy chains as last written (family/name → rules): unchanged ones are not rewritten. */
   private appliedChains = new Map<string, string>();
+  /** Policy rule maps as last written (family/name → elements): read back only on full checks. */
+  private appliedMaps = new Map<string, Map<string, string>>();
+  private readBack = false;
   private passes = 0;
 
   constructor(private readonly kernel: Kernel) {}
@@ -37,11 +47,13 @@ export class Reconciler {
     const started = performance.now();
     const desired = desiredState(host);
     const adopted = new Set(host.ports.filter((p) => p.registration.mode === 'adopt').map((p) => p.hostIf));
-    const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || name === SERVICE_DEV || adopted.has(name));
-    // Every DEEP_CHECK_EVERY passes the policy chains are rewritten whatever we believe they
-    // hold (what we wrote is still remembered: a change is still a change).
-    const deep = (this.passes + 1) % DEEP_CHECK_EVERY === 0;
-    const p = plan(desired, actual, deep ? new Map() : this.appliedChains);
+    // Every DEEP_CHECK_EVERY passes (and the first) everything is read back and the policy
+    // chains are rewritten whatever we believe they hold (what we wrote is still remembered:
+    // a change is still a change).
+    const deep = (this.passes + 1) % DEEP_CHECK_EVERY === 0 || this.passes === 0 || this.readBack;
+    this.readBack = false;
+    const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || name === SERVICE_DEV || adopted.has(name), deep);
+    const p = plan(desired, actual, deep ? new Map() : this.appliedChains, this.appliedMaps);
     const errors: BatchError[] = [];
     const failedPorts = new Map<string, string>();
     let changes = 0;
@@ -57,6 +69,9 @@ export class Reconciler {
     changes += this.tune(desired.sysctls, actual.links, created);
     const nftErrors = await this.kernel.nft(p.nft);
     errors.push(...nftErrors);
+    // What the rule maps hold now (unknown after a failed script: read them back next pass).
+    if (nftErrors.length) this.readBack = true;
+    else this.appliedMaps = ruleMapContents(desired.nft);
     if (!nftErrors.length) errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, p.nftChangedMaps, host, actual))));
     errors.push(...(await this.kernel.batch(commands)));
     changes += p.nft.length;
