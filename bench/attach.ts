@@ -18,16 +18,12 @@ import { spawn } from 'node:child_process';
 import { run } from '../src/agent/dataplane/kernel.js';
 import { requestJson } from '../src/util/http-client.js';
 import { CIRRUS, REPO, startServer } from '../test/support/server.js';
+import { flagNumber, flagSet } from './support/flags.js';
 
-const args = process.argv.slice(2);
-const flagValue = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const N = flagValue('--workloads', 1000);
+const N = flagNumber('--workloads', 1000);
 /** Attach requests in flight, as a container runtime starting many pods at once. */
-const CONCURRENCY = flagValue('--concurrency', 256);
-const asJson = args.includes('--json');
+const CONCURRENCY = flagNumber('--concurrency', 256);
+const asJson = flagSet('--json');
 const prefix = `ba${process.pid}`;
 const hostNs = `${prefix}-h1`;
 const ws = Array.from({ length: N }, (_, i) => `${prefix}-w${i}`);

@@ -44,37 +44,29 @@
 // the phases, and the ratio Cirrus / baseline.
 
 import fs from 'node:fs';
-import net from 'node:net';
 import { run } from '../src/agent/dataplane/kernel.js';
 import { ApiClient } from '../src/cli/client.js';
 import { attach } from '../src/cli/commands/netns.js';
 import type { CliContext } from '../src/cli/context.js';
 import { CONTROL_NODES, agentSocket, controlName, controlSocket, hostNetns, introspectSocket } from '../src/lab/layout.js';
 import { request } from '../src/util/http-client.js';
-import { CIRRUS } from '../test/support/server.js';
+import { CIRRUS, freePort } from '../test/support/server.js';
+import { flagNumber, flagSet } from './support/flags.js';
 import { must } from './support/exec.js';
 import { ArpTrace, Prober, RouteMonitor, now } from './support/probes.js';
 
 // ---- options ----------------------------------------------------------------------------
 
-const args = process.argv.slice(2);
-const flagValue = (name: string, fallback: number): number => {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name}: '${args[i + 1]}' is not a positive number`);
-  return v;
-};
-const PORTS = flagValue('--ports', 200);
-const HOSTS = flagValue('--hosts', 4);
+const PORTS = flagNumber('--ports', 200);
+const HOSTS = flagNumber('--hosts', 4);
 /** Echo request period of the prober (ms). */
-const INTERVAL_MS = flagValue('--interval', 5);
+const INTERVAL_MS = flagNumber('--interval', 5);
 /** Per port: how long the prober tries before the port counts as unreachable (ms). */
-const TIMEOUT_MS = flagValue('--timeout', 10_000);
+const TIMEOUT_MS = flagNumber('--timeout', 10_000);
 /** Pause between two measurements (untimed), so one port's trailing work does not land in the next. */
-const GAP_MS = flagValue('--gap', 100);
-const asJson = args.includes('--json');
-const TRACE_ARP = args.includes('--trace-arp');
+const GAP_MS = flagNumber('--gap', 100);
+const asJson = flagSet('--json');
+const TRACE_ARP = flagSet('--trace-arp');
 if (!Number.isInteger(HOSTS) || HOSTS < 2 || HOSTS > 32) throw new Error('--hosts: 2-32');
 if (!Number.isInteger(PORTS) || PORTS > 10_000) throw new Error('--ports: 1-10000');
 if (INTERVAL_MS < 1 || INTERVAL_MS > 1000) throw new Error('--interval: 1-1000 ms');
@@ -123,16 +115,6 @@ async function ipBatch(ns: string, lines: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`ip -n ${ns} -batch: ${r.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const listNetns = (): string[] => {
   try {

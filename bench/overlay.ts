@@ -12,23 +12,18 @@
 // path the lab does not have). Sides alternate (baseline, Cirrus, baseline, ...) and
 // medians are reported.
 
-import net from 'node:net';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { run } from '../src/agent/dataplane/kernel.js';
-import { CIRRUS } from '../test/support/server.js';
+import { CIRRUS, freePort } from '../test/support/server.js';
+import { flagNumber, flagSet } from './support/flags.js';
 import { must } from './support/exec.js';
 
-const args = process.argv.slice(2);
-const flagValue = (name: string, fallback: number): number => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const ROUNDS = flagValue('--rounds', 3);
-const SECONDS = flagValue('--seconds', 5);
-const PINGS = flagValue('--pings', 200);
-const asJson = args.includes('--json');
+const ROUNDS = flagNumber('--rounds', 3);
+const SECONDS = flagNumber('--seconds', 5);
+const PINGS = flagNumber('--pings', 200);
+const asJson = flagSet('--json');
 /** Underlay through a bridge in a third namespace, as the lab's fabric (default), or one veth. */
-const fabricBridge = !args.includes('--direct-underlay');
+const fabricBridge = !flagSet('--direct-underlay');
 
 const pid = process.pid;
 const lab = `ol${pid}`.slice(0, 12);
@@ -54,16 +49,6 @@ interface Sample {
 const ipn = (ns: string, ...a: string[]): Promise<string> => must('ip', ['-n', ns, ...a]);
 
 /** A port free in the root namespace now, for the lab's API. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function buildBaseline(): Promise<Side> {
   for (const ns of Object.values(bns)) {

@@ -50,7 +50,6 @@
 
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -61,32 +60,21 @@ import type { NetworkState } from '../src/agent/host-state.js';
 import type { AclRule } from '../src/control/protocol.js';
 import { type PolicyRule, parseRule } from '../src/cli/rule-syntax.js';
 import { agentLog, hostNetns, introspectSocket } from '../src/lab/layout.js';
-import { CIRRUS } from '../test/support/server.js';
-import { must } from './support/exec.js';
+import { CIRRUS, freePort } from '../test/support/server.js';
+import { flagNumber, flagSet, flagString } from './support/flags.js';
+import { must, stopChild } from './support/exec.js';
 import { JsonClient, expectOk } from './support/http.js';
 
-const args = process.argv.slice(2);
-const flagValue = (name: string, fallback: number): number => {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name}: '${args[i + 1]}' is not a positive number`);
-  return v;
-};
-const flagString = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 ? String(args[i + 1]) : fallback;
-};
-const ROUNDS = flagValue('--rounds', 3);
-const SECONDS = flagValue('--seconds', 5);
-const CONN_SECONDS = flagValue('--conn-seconds', 5);
-const CONCURRENCY = flagValue('--concurrency', 4);
-const RULES = flagValue('--rules', 10_000);
-const PER_POLICY = flagValue('--per-policy', 2_000);
+const ROUNDS = flagNumber('--rounds', 3);
+const SECONDS = flagNumber('--seconds', 5);
+const CONN_SECONDS = flagNumber('--conn-seconds', 5);
+const CONCURRENCY = flagNumber('--concurrency', 4);
+const RULES = flagNumber('--rules', 10_000);
+const PER_POLICY = flagNumber('--per-policy', 2_000);
 const FILLER = flagString('--filler', 'mixed');
-const INTERVAL_MS = flagValue('--interval', 2);
-const UPDATE = !args.includes('--no-update');
-const asJson = args.includes('--json');
+const INTERVAL_MS = flagNumber('--interval', 2);
+const UPDATE = !flagSet('--no-update');
+const asJson = flagSet('--json');
 if (!['mixed', 'pass', 'deny'].includes(FILLER)) throw new Error(`--filler: '${FILLER}' is not mixed, pass or deny`);
 if (RULES < 3) throw new Error('--rules: at least 3');
 
@@ -116,17 +104,9 @@ const round1 = (x: number) => Math.round(x * 10) / 10;
 /** Long-lived children (servers, prober): each stopped by its own PID at the end, whatever happens. */
 const children = new Set<ChildProcess>();
 
-function stopChild(child: ChildProcess, graceMs = 2_000): Promise<void> {
+function stop(child: ChildProcess): Promise<void> {
   children.delete(child);
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM'); // child.pid: `ip netns exec` execs the command, so it is the server's own
-  });
+  return stopChild(child);
 }
 
 /** `ip netns exec NS argv...`, waiting until its stdout says `ready` when asked to. */
@@ -154,16 +134,6 @@ async function startIn(netns: string, argv: string[], waitReady: boolean): Promi
 }
 
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // ---- the lab's API and agents -----------------------------------------------------------
 
@@ -343,7 +313,7 @@ async function createPolicies(): Promise<Policies> {
 type ConfigKey = 'a' | 'b' | 'c_last' | 'c_first';
 const ALL_CONFIGS: ConfigKey[] = ['a', 'b', 'c_last', 'c_first'];
 /** --configs a,b,...: a subset, in this order ('' for the update measurement alone). */
-const CONFIGS: ConfigKey[] = args.includes('--configs') ? ALL_CONFIGS.filter((k) => flagString('--configs', '').split(',').includes(k)) : ALL_CONFIGS;
+const CONFIGS: ConfigKey[] = flagSet('--configs') ? ALL_CONFIGS.filter((k) => flagString('--configs', '').split(',').includes(k)) : ALL_CONFIGS;
 const LABELS: Record<ConfigKey, string> = {
   a: '(a) no policy',
   b: '(b) pass-all policy',
@@ -512,7 +482,7 @@ class Prober {
 
   stop(): Promise<void> {
     this.child.stdin.end('quit\n');
-    return stopChild(this.child);
+    return stop(this.child);
   }
 }
 
@@ -725,7 +695,7 @@ let failed = false;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     api?.close();
-    for (const c of [...children]) await stopChild(c);
+    for (const c of [...children]) await stop(c);
     if (labTried && failed) {
       // The lab's logs go with it: their ends, for the failure's diagnosis.
       for (const host of ['h1', 'h2']) {

@@ -16,6 +16,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './exec.js';
 
 export const now = (): bigint => process.hrtime.bigint();
 
@@ -40,17 +41,6 @@ export interface Probe {
   cancel(): void;
 }
 
-function stopChild(child: ChildProcessWithoutNullStreams, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM'); // signals child.pid, the process this benchmark started
-  });
-}
 
 export class Prober {
   private readonly child: ChildProcessWithoutNullStreams;
@@ -137,7 +127,7 @@ export class Prober {
   }
 
   stop(): Promise<void> {
-    return stopChild(this.child, 2_000);
+    return stopChild(this.child);
   }
 }
 
@@ -172,7 +162,7 @@ export class RouteMonitor {
   }
 
   stop(): Promise<void> {
-    return stopChild(this.child, 2_000);
+    return stopChild(this.child);
   }
 }
 
@@ -209,6 +199,6 @@ export class ArpTrace {
   }
 
   stop(): Promise<void> {
-    return stopChild(this.child, 2_000);
+    return stopChild(this.child);
   }
 }

@@ -7,24 +7,17 @@
 // one is back).
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { pollUntil } from '../../src/util/poll.js';
 import type { LabStatus } from '../../src/lab/status.js';
-import { CIRRUS, freePort } from '../support/server.js';
+import { TestLab } from '../support/lab.js';
 
 if (process.getuid?.() !== 0) throw new Error('test/e2e needs root: hosts are network namespaces');
 
-const LAB = `o${process.pid}`;
-const W = (s: string) => `${LAB}${s}`;
-const run = promisify(execFile);
-let api = '';
-const servers: ChildProcess[] = [];
-
-const cirrus = (...args: string[]) => run(process.execPath, [CIRRUS, ...args], { timeout: 120_000, env: { ...process.env, CIRRUS_API: api } });
+const lab = new TestLab('o');
+const { name: LAB, w: W, cirrus, add, servers } = lab;
 const inside = (w: string, ...cmd: string[]) => cirrus('lab', 'exec', W(w), '--name', LAB, '--', ...cmd);
-const add = (w: string, host: string, network: string, ip: string) => cirrus('lab', 'workload', 'add', W(w), '--host', host, '--network', network, '--ip', ip, '--name', LAB);
 const pings = (from: string, to: string) => inside(from, 'ping', '-c', '1', '-W', '1', to).then(() => true, () => false);
 const waitPing = (from: string, to: string) => pollUntil(`${from} pings ${to}`, async () => ((await pings(from, to)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
 
@@ -46,9 +39,7 @@ const tcp = (from: string, to: string) =>
   );
 
 before(async () => {
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
-  await cirrus('lab', 'up', '--hosts', '3', '--name', LAB, '--api-port', String(port));
+  await lab.up(3);
   await cirrus('network', 'create', 'red', '--subnet', '10.10.0.0/24');
   await cirrus('network', 'create', 'blue', '--subnet', '10.10.0.0/24');
   await cirrus('network', 'create', 'green', '--subnet', '10.30.0.0/24');
@@ -64,10 +55,7 @@ before(async () => {
   count('b3');
 });
 
-after(async () => {
-  for (const s of servers) s.kill();
-  await cirrus('lab', 'down', '--name', LAB).catch(() => undefined);
-});
+after(() => lab.down());
 
 test('one network on three hosts: ping and TCP over the overlay, both ways', async () => {
   await waitPing('r1', '10.10.0.4');
@@ -120,13 +108,13 @@ test('a packet too big for the overlay gets ICMP frag-needed back; a large TCP t
 });
 
 test("a network's configured VNI is what its tunnels carry, and changing it keeps the network reachable", async () => {
-  const uuid = (await fetch(`${api}/fqname-to-id`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'virtual-network', fq_name: ['default-domain', 'admin', 'blue'] }) }).then((r) => r.json()) as { uuid: string }).uuid;
+  const uuid = (await fetch(`${lab.api}/fqname-to-id`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'virtual-network', fq_name: ['default-domain', 'admin', 'blue'] }) }).then((r) => r.json()) as { uuid: string }).uuid;
   const tunnelVni = async () => {
     const routes = JSON.parse((await cirrus('lab', 'exec', 'h1', '--name', LAB, '--', 'curl', '-s', `127.0.0.1:8085/routes?vrf=${uuid}`)).stdout) as { routes: { dst: string; id?: number }[] };
     return routes.routes.find((r) => r.dst === '10.10.0.20')?.id;
   };
   for (const vni of [4242, 4343]) {
-    const r = await fetch(`${api}/virtual-network/${uuid}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ 'virtual-network': { virtual_network_properties: { vxlan_network_identifier: vni } } }) });
+    const r = await fetch(`${lab.api}/virtual-network/${uuid}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ 'virtual-network': { virtual_network_properties: { vxlan_network_identifier: vni } } }) });
     assert.equal(r.status, 200, await r.text());
     await pollUntil(`tunnel with VNI ${vni}`, async () => ((await tunnelVni()) === vni ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
     await waitPing('b1', '10.10.0.20');

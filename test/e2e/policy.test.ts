@@ -6,23 +6,18 @@
 // ARP; allowed address pairs) and the host's protection from its workloads.
 
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { pollUntil } from '../../src/util/poll.js';
-import { CIRRUS, freePort } from '../support/server.js';
+import { TestLab } from '../support/lab.js';
 
 if (process.getuid?.() !== 0) throw new Error('test/e2e needs root: hosts are network namespaces');
 
-const LAB = `p${process.pid}`;
-const W = (s: string) => `${LAB}${s}`;
+const lab = new TestLab('p');
+const { name: LAB, w: W, cirrus, add, servers } = lab;
 const run = promisify(execFile);
-let api = '';
-const servers: ChildProcess[] = [];
-
-const cirrus = (...args: string[]) => run(process.execPath, [CIRRUS, ...args], { timeout: 120_000, env: { ...process.env, CIRRUS_API: api } });
 const inside = (w: string, ...cmd: string[]) => run('ip', ['netns', 'exec', W(w), ...cmd], { timeout: 20_000 });
-const add = (w: string, host: string, network: string, ip: string) => cirrus('lab', 'workload', 'add', W(w), '--host', host, '--network', network, '--ip', ip, '--name', LAB);
 const policy = async (name: string, rules: string[], networks: string[]) => {
   await cirrus('policy', 'create', name, ...rules.flatMap((r) => ['--rule', r]));
   for (const n of networks) await cirrus('policy', 'attach', name, '--network', n);
@@ -65,9 +60,7 @@ const blocked = (from: string, proto: 'tcp' | 'udp' | 'icmp', to: string, port =
   pollUntil(`${from} blocked from ${proto} ${to}:${port}`, async () => ((await reach(from, proto, to, port)) === undefined ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
 
 before(async () => {
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
-  await cirrus('lab', 'up', '--hosts', '2', '--name', LAB, '--api-port', String(port));
+  await lab.up(2);
   for (const [n, cidr] of [['frontend', '10.41.0.0/24'], ['mgmt', '10.42.0.0/24'], ['red', '10.43.0.0/24'], ['green', '10.44.0.0/24'], ['blue', '10.41.0.0/24']] as const) {
     await cirrus('network', 'create', n, '--subnet', cidr);
   }
@@ -85,10 +78,7 @@ before(async () => {
   await policy('syslog', ['pass tcp frontend > mgmt 514', 'pass udp frontend > mgmt 514'], ['frontend', 'mgmt']);
 });
 
-after(async () => {
-  for (const s of servers) s.kill();
-  await cirrus('lab', 'down', '--name', LAB).catch(() => undefined);
-});
+after(() => lab.down());
 
 test("the seed's syslog-but-not-ssh: frontend reaches mgmt's tcp and udp 514, not ssh, not ping; mgmt cannot connect back", async () => {
   assert.equal(await reaches('fe1', 'tcp', '10.42.0.10', 514), W('mg1'), 'across hosts, tcp 514 passes (and its replies)');
@@ -222,7 +212,7 @@ test('anti-spoofing: a foreign source address or MAC is dropped; an allowed addr
   assert.deepEqual(await udpSources('fe1', '10.41.0.10', 'fe2', '10.41.0.11', 9001), ['10.41.0.10'], 'its own address passes');
   assert.deepEqual(await udpSources('fe1', '10.41.0.99', 'fe2', '10.41.0.11', 9002), [], 'another address of the subnet is dropped (IP_TRANSPARENT sender)');
   const vmi = JSON.parse((await cirrus('-o', 'json', 'lab', 'status', '--name', LAB)).stdout).workloads.find((w: { name: string }) => w.name === W('fe1')).vmi_uuid as string;
-  const put = await fetch(`${api}/virtual-machine-interface/${vmi}`, {
+  const put = await fetch(`${lab.api}/virtual-machine-interface/${vmi}`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ 'virtual-machine-interface': { virtual_machine_interface_allowed_address_pairs: { allowed_address_pair: [{ ip: { ip_prefix: '10.41.0.99', ip_prefix_len: 32 } }] } } }),
@@ -263,7 +253,7 @@ test("the host is protected: a workload pings its gateway but reaches nothing el
 
 test("security groups: an interface receives only what its groups allow; port security off lifts them", async () => {
   const json = (method: string, path: string, body?: unknown) =>
-    fetch(`${api}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }));
+    fetch(`${lab.api}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, any> }));
   const local = { security_group: 'local' };
   const created = await json('POST', '/security-groups', {
     'security-group': {

@@ -2,9 +2,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Keys, type StoredObject } from '../../src/config/object.js';
-import { ConfigView } from '../../src/config/view.js';
+import type { StoredObject } from '../../src/config/object.js';
 import { compileAcl } from '../../src/control/acl.js';
+import { viewOf } from '../support/config-objects.js';
 
 const subnetRef = (prefix: string) => [{ uuid: 'ipam', attr: { ipam_subnets: [{ subnet: { ip_prefix: prefix, ip_prefix_len: 24 }, subnet_uuid: `s-${prefix}`, default_gateway: prefix.replace(/0$/, '1'), dns_server_address: prefix.replace(/0$/, '2'), allocation_pools: [] }] } }];
 const net = (uuid: string, name: string, prefix: string, policies: [string, number][] = []): StoredObject => ({
@@ -17,15 +17,6 @@ const net = (uuid: string, name: string, prefix: string, policies: [string, numb
 const rule = (r: Record<string, unknown>) => ({ direction: '>', protocol: 'any', src_addresses: [{ virtual_network: 'any' }], dst_addresses: [{ virtual_network: 'any' }], action_list: { simple_action: 'pass' }, ...r });
 const policy = (uuid: string, rules: Record<string, unknown>[]): StoredObject => ({ type: 'network-policy', uuid, fq_name: ['d', 'p', uuid], props: { network_policy_entries: { policy_rule: rules.map(rule) } }, refs: {} });
 
-function viewOf(objs: StoredObject[]): ConfigView {
-  const v = new ConfigView();
-  const kvs = objs.flatMap((o, i) => [
-    { key: Keys.object(o.type, o.uuid), value: JSON.stringify(o), createRev: 2 * i + 1, modRev: 2 * i + 1 },
-    { key: Keys.name(o.type, o.fq_name), value: o.uuid, createRev: 2 * i + 2, modRev: 2 * i + 2 },
-  ]);
-  v.load(kvs, kvs.length);
-  return v;
-}
 
 test('rules: addresses by network name, local, any and subnet; protocols by name and number; ports only for tcp and udp', () => {
   const p = policy('p1', [

@@ -5,20 +5,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { computeHostState } from '../../src/agent/host-state.js';
 import type { PortRegistration } from '../../src/agent/ports/registry.js';
-import { Keys, type StoredObject } from '../../src/config/object.js';
-import { ConfigView } from '../../src/config/view.js';
+import type { StoredObject } from '../../src/config/object.js';
 import { RoutingEngine } from '../../src/control/routing.js';
+import { viewOf } from '../support/config-objects.js';
 
 const NET = '11111111-1111-4111-8111-111111111111';
 const VMI = '22222222-2222-4222-8222-222222222222';
 const IIP = '33333333-3333-4333-8333-333333333333';
 const SUBNET = '44444444-4444-4444-8444-444444444444';
 
-function viewOf(objs: StoredObject[]): ConfigView {
-  const v = new ConfigView();
-  v.load(objs.map((o, i) => ({ key: Keys.object(o.type, o.uuid), value: JSON.stringify(o), createRev: i + 1, modRev: i + 1 })), objs.length);
-  return v;
-}
 
 /** Host h1's document for these objects. */
 const docOf = (objs: StoredObject[]) => new Map(new RoutingEngine(viewOf(objs)).entries('h1'));

@@ -3,22 +3,17 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Keys, type StoredObject } from '../../src/config/object.js';
-import { ConfigView } from '../../src/config/view.js';
+import type { StoredObject } from '../../src/config/object.js';
 import { computeLeaks } from '../../src/control/leaks.js';
+import { policyObject, viewOf } from '../support/config-objects.js';
 
 type Net = 'A' | 'B' | 'C';
 const SUBNETS: Record<Net, string> = { A: '10.1.0', B: '10.2.0', C: '10.3.0' };
 
-/** A rule address: 'any', 'local', a network's fq-name string ('d:p:B'), or a CIDR. */
-function address(a: string): Record<string, unknown> {
-  if (!a.includes('/')) return { virtual_network: a };
-  const [prefix, len] = a.split('/');
-  return { subnet: { ip_prefix: prefix, ip_prefix_len: Number(len) } };
-}
 
 /** `src > dst`, optionally denied: direction does not matter for leaking. */
 type Rule = [src: string, dst: string, action?: 'deny'];
+const policy = (uuid: string, rules: Rule[]) => policyObject(uuid, rules.map(([src, dst, action]) => ({ src, dst, ...(action ? { action } : {}) })));
 
 const network = (name: Net, policies: string[]): StoredObject => ({
   type: 'virtual-network',
@@ -33,29 +28,7 @@ const network = (name: Net, policies: string[]): StoredObject => ({
   },
 });
 
-const policy = (uuid: string, rules: Rule[]): StoredObject => ({
-  type: 'network-policy',
-  uuid,
-  fq_name: ['d', 'p', uuid],
-  parent_type: 'project',
-  parent_uuid: 'proj',
-  props: {
-    network_policy_entries: {
-      policy_rule: rules.map(([src, dst, action]) => ({ direction: '>', protocol: 'any', src_addresses: [address(src)], dst_addresses: [address(dst)], action_list: { simple_action: action ?? 'pass' } })),
-    },
-  },
-  refs: {},
-});
 
-function viewOf(objs: StoredObject[]): ConfigView {
-  const v = new ConfigView();
-  const kvs = objs.flatMap((o, i) => [
-    { key: Keys.object(o.type, o.uuid), value: JSON.stringify(o), createRev: i + 1, modRev: i + 1 },
-    { key: Keys.name(o.type, o.fq_name), value: o.uuid, createRev: i + 1, modRev: i + 1 },
-  ]);
-  v.load(kvs, objs.length);
-  return v;
-}
 
 interface Case {
   name: string;

@@ -9,6 +9,7 @@ import type { Entry, EntryValue } from '../../src/control/protocol.js';
 import { type Delta, RoutingEngine } from '../../src/control/routing.js';
 import type { Change } from '../../src/store/store.js';
 import { prng } from '../support/prng.js';
+import { policyObject } from '../support/config-objects.js';
 
 // ---- builders ----------------------------------------------------------------------
 
@@ -65,34 +66,14 @@ const router = (host: string, ip: string): StoredObject => ({
   refs: {},
 });
 
+type RuleSpec = Parameters<typeof policyObject>[1][number];
+/** Policies of these tests pass both ways. */
+const policy = (uuid: string, rules: RuleSpec[]): StoredObject => policyObject(uuid, rules.map((r) => ({ direction: '<>', ...r })));
+
 const vm = (uuid: string, name: string): StoredObject => ({ type: 'virtual-machine', uuid, fq_name: [uuid], props: { display_name: name }, refs: {} });
 
-/** A rule address: 'any', 'local', a network's fq-name string, or a CIDR. */
-function address(a: string): Record<string, unknown> {
-  if (!a.includes('/')) return { virtual_network: a };
-  const [prefix, len] = a.split('/');
-  return { subnet: { ip_prefix: prefix, ip_prefix_len: Number(len) } };
-}
 
-interface RuleSpec {
-  src: string;
-  dst: string;
-  action?: 'pass' | 'deny';
-}
 
-const policy = (uuid: string, rules: RuleSpec[]): StoredObject => ({
-  type: 'network-policy',
-  uuid,
-  fq_name: ['d', 'p', uuid],
-  parent_type: 'project',
-  parent_uuid: 'proj',
-  props: {
-    network_policy_entries: {
-      policy_rule: rules.map((r) => ({ direction: '<>', protocol: 'any', src_addresses: [address(r.src)], dst_addresses: [address(r.dst)], action_list: { simple_action: r.action ?? 'pass' } })),
-    },
-  },
-  refs: {},
-});
 
 // ---- the store's change feed -------------------------------------------------------
 
