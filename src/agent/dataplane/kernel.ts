@@ -31,8 +31,8 @@ export interface BatchError {
 
 export interface Kernel {
   /** Cirrus-owned state; `owns` tells which interfaces are Cirrus's. */
-  /** `ruleMaps`: also read the policy rule maps (large: only on full checks). */
-  read(owns: (ifname: string) => boolean, ruleMaps?: boolean): Promise<KernelState>;
+  /** `all`: also read the policy rule maps (large: only when not known from what was written). */
+  read(owns: (ifname: string) => boolean, all?: boolean): Promise<KernelState>;
   /** Runs `ip -batch` lines in the host namespace; returns the failed lines. */
   batch(lines: string[]): Promise<BatchError[]>;
   /** Applies an `nft -f` script atomically (all or nothing). */
@@ -160,63 +160,51 @@ function element(e: unknown, s: NftSetJson): [string, string] {
 }
 
 /**
- * Cirrus's tables per family: chain names, the fixed sets and maps with their elements (one
- * `nft` each, in parallel: listing all maps would walk the policy rule maps too, 0.5 s at
- * 20,000 elements), and the rule maps when asked.
+ * Cirrus's tables per family: chain names, and sets and maps with their elements. With
+ * `all`, everything in two `nft` calls; without, the fixed sets and maps one `nft` each (in
+ * parallel), leaving out the policy rule maps: listing every map walks their elements too
+ * (0.5 s at 20,000), and the caller knows what it last wrote into them.
  */
-async function readNft(ruleMaps: boolean): Promise<KernelState['nft']> {
+async function readNft(all: boolean): Promise<KernelState['nft']> {
   const chains = await run('nft', ['-j', 'list', 'chains']);
   if (chains.code !== 0) throw new Error(`nft list chains: ${chains.stderr.trim()}`);
-  const out: KernelState['nft'] = { ip: 'missing', arp: 'missing' };
   const tables: Partial<Record<NftFamily, NftTable>> = {};
   for (const o of (JSON.parse(chains.stdout) as NftJson).nftables) {
     const c = o.chain;
     if (c?.table !== NFT_TABLE || !NFT_FAMILIES.includes(c.family as NftFamily)) continue;
-    (tables[c.family as NftFamily] ??= { maps: new Map(), chains: new Map(), ruleMapsRead: ruleMaps }).chains.set(c.name, []);
+    (tables[c.family as NftFamily] ??= { maps: new Map(), chains: new Map(), ruleMapsRead: all }).chains.set(c.name, []);
   }
-  const addSets = (t: NftTable, stdout: string, only?: (set: NftSetJson) => boolean) => {
-    for (const o of (JSON.parse(stdout) as NftJson).nftables) {
+  const present = NFT_FAMILIES.filter((f) => tables[f]);
+  const lists = all
+    ? [run('nft', ['-j', 'list', 'maps']), run('nft', ['-j', 'list', 'sets'])]
+    : present.flatMap((family) => fixedSets(family).map(([name, kind]) => run('nft', ['-j', 'list', kind, family, NFT_TABLE, name])));
+  for (const r of await Promise.all(lists)) {
+    if (r.code !== 0) continue; // a fixed set missing: the table is stale (below)
+    for (const o of (JSON.parse(r.stdout) as NftJson).nftables) {
       const set = o.map ?? o.set;
-      if (set?.table === NFT_TABLE && (!only || only(set))) t.maps.set(set.name, new Map((set.elem ?? []).map((e) => element(e, set))));
+      const t = set?.table === NFT_TABLE ? tables[set.family as NftFamily] : undefined;
+      if (t) t.maps.set(set!.name, new Map((set!.elem ?? []).map((e) => element(e, set!))));
     }
-  };
-  await Promise.all(
-    NFT_FAMILIES.map(async (family) => {
-      const t = tables[family];
-      if (!t) return;
-      // A table without the current layout's base chains (an older agent's) is replaced whole.
-      if (!baseChains(family).every((c) => t.chains.has(c))) {
-        out[family] = 'stale';
-        return;
-      }
-      for (const c of baseChains(family)) t.chains.delete(c);
-      const fixed = fixedSets(family);
-      const lists = await Promise.all(fixed.map(([name, kind]) => run('nft', ['-j', 'list', kind, family, NFT_TABLE, name])));
-      // A fixed set that is missing (made by hand into a table of this layout) is recreated with the table.
-      if (lists.some((r) => r.code !== 0)) {
-        out[family] = 'stale';
-        return;
-      }
-      for (const r of lists) addSets(t, r.stdout);
-      if (ruleMaps) {
-        const all = await run('nft', ['-j', 'list', 'maps']);
-        if (all.code !== 0) throw new Error(`nft list maps: ${all.stderr.trim()}`);
-        const fixedNames = new Set(fixed.map(([n]) => n));
-        addSets(t, all.stdout, (set) => set.family === family && !fixedNames.has(set.name));
-      }
-      out[family] = t;
-    }),
-  );
+  }
+  const out: KernelState['nft'] = { ip: 'missing', arp: 'missing' };
+  for (const family of present) {
+    const t = tables[family]!;
+    // A table without the current layout's base chains or fixed sets (an older agent's, or
+    // changed by hand) is replaced whole.
+    const current = baseChains(family).every((c) => t.chains.has(c)) && fixedSets(family).every(([n]) => t.maps.has(n));
+    for (const c of baseChains(family)) t.chains.delete(c);
+    out[family] = current ? t : 'stale';
+  }
   return out;
 }
 
 export class LinuxKernel implements Kernel {
-  async read(owns: (ifname: string) => boolean, ruleMaps = true): Promise<KernelState> {
+  async read(owns: (ifname: string) => boolean, all = true): Promise<KernelState> {
     // One `ip` process for the five dumps, IPv4 only, links in brief form: at a thousand
     // ports this is most of a no-change reconcile.
     const [r, nft] = await Promise.all([
       run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\naddr show\n`),
-      readNft(ruleMaps),
+      readNft(all),
     ]);
     const parts = r.stdout.trim().split('\n');
     if (r.code !== 0 || parts.length !== 5) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);

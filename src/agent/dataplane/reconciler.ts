@@ -52,7 +52,7 @@ export class Reconciler {
     // a change is still a change).
     const deep = (this.passes + 1) % DEEP_CHECK_EVERY === 0 || this.passes === 0 || this.readBack;
     this.readBack = false;
-    const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || name === SERVICE_DEV || adopted.has(name), deep);
+    const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || name === SERVICE_DEV || adopted.has(name), deep || this.appliedMaps.size === 0);
     const p = plan(desired, actual, deep ? new Map() : this.appliedChains, this.appliedMaps);
     const errors: BatchError[] = [];
     const failedPorts = new Map<string, string>();
