@@ -521,13 +521,13 @@ class PassWatcher {
     return this.t0;
   }
 
-  /** Per host, the passes that changed something (changes >= 100): how many, the first one's start, the last one's end, their total duration. */
+  /** Per host, the passes that changed something: how many, the first one's start, the last one's end, their total duration. */
   async stop(): Promise<Record<string, { passes: number; startMs: number; endMs: number; busyMs: number }>> {
     this.stopped = true;
     await this.loop;
     const out: Record<string, { passes: number; startMs: number; endMs: number; busyMs: number }> = {};
     for (const host of ['h1', 'h2']) {
-      const big = this.passes.filter((p) => p.host === host && p.changes >= 100);
+      const big = this.passes.filter((p) => p.host === host && p.changes > 0);
       out[host] = {
         passes: big.length,
         startMs: big.length ? round1(big[0]!.endMs - big[0]!.durationMs) : NaN,
