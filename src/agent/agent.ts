@@ -10,7 +10,7 @@ import { ControlClient, type ControlClientOptions } from './control-client.js';
 import { PROTECTION_CHAINS, readAclHits } from './dataplane/acl-hits.js';
 import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
-import { type HostState, type PortState, computeHostState } from './host-state.js';
+import { type GatewayConfig, type HostState, type PortState, computeHostState } from './host-state.js';
 import { type PortRegistration, PortRegistry } from './ports/registry.js';
 
 export interface AgentOptions {
@@ -18,6 +18,8 @@ export interface AgentOptions {
   host: string;
   /** Underlay (tunnel endpoint) address registered on the virtual-router. */
   underlayIp?: string;
+  /** This host connects external and SNAT networks to the outside through this interface and next hop. */
+  gateway?: GatewayConfig;
   /** Control nodes (ws:// or wss:// URLs, in order of preference), the token and TLS material. */
   control: Pick<ControlClientOptions, 'urls' | 'token' | 'tls'>;
   /** Where port registrations are kept. */
@@ -58,7 +60,7 @@ export class Agent {
 
   constructor(readonly opts: AgentOptions) {
     this.registry = new PortRegistry(path.join(opts.stateDir, 'ports'));
-    this.control = new ControlClient({ ...opts.control, host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}), stateFile: path.join(opts.stateDir, 'control-document.json') });
+    this.control = new ControlClient({ ...opts.control, host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}), ...(opts.gateway ? { gateway: true } : {}), stateFile: path.join(opts.stateDir, 'control-document.json') });
     this.kernel = opts.kernel ?? new LinuxKernel();
     this.reconciler = new Reconciler(this.kernel);
     const registers = [this.metrics];
@@ -206,7 +208,7 @@ export class Agent {
     const doc = this.control.doc;
     // Without a document the desired state is unknown: touch nothing (keep forwarding).
     if (!doc) return;
-    const host = computeHostState(doc, this.registry.list(), { host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}) });
+    const host = computeHostState(doc, this.registry.list(), { host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}), ...(this.opts.gateway ? { gateway: this.opts.gateway } : {}) });
     const end = this.m.duration.startTimer();
     try {
       this.last = await this.reconciler.reconcile(host);

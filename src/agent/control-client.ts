@@ -16,6 +16,8 @@ export interface ControlClientOptions {
   urls: string[];
   host: string;
   underlayIp?: string;
+  /** This host is a gateway (control nodes give it the external and SNAT networks). */
+  gateway?: boolean;
   token: string;
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Where the last document is kept. */
@@ -127,7 +129,7 @@ export class ControlClient extends EventEmitter<ControlEvents> {
     };
     ws.on('open', () => {
       alive();
-      ws.send(JSON.stringify({ type: 'hello', host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}) }));
+      ws.send(JSON.stringify({ type: 'hello', host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}), ...(this.opts.gateway ? { gateway: true } : {}) }));
       this.sendPorts(ws);
     });
     ws.on('ping', alive);

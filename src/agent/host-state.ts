@@ -3,7 +3,7 @@
 // host's port registrations (which interfaces are plugged here, and how): the agent
 // reconciles the kernel to it.
 
-import type { AclRule, LeakEntry, NetworkEntry, PortEntry, RouteEntry, SgEntry } from '../control/protocol.js';
+import type { AclRule, FloatingEntry, LeakEntry, NetworkEntry, PortEntry, RouteEntry, SgEntry } from '../control/protocol.js';
 import { isIpv4, normaliseMac } from '../util/ipv4.js';
 import type { HostDocument } from './control-client.js';
 import type { PortRegistration } from './ports/registry.js';
@@ -22,6 +22,31 @@ export interface NetworkState {
   vni: number;
   /** Its policies' rules in order (absent: no policy attached). */
   acl?: AclRule[];
+  /** router_external: reachable from outside through the gateways. */
+  external?: boolean;
+  /** Its workloads reach the outside through the gateways, masqueraded. */
+  snat?: boolean;
+  /** Underlay addresses of the gateway hosts (external or SNAT networks). */
+  gateways?: string[];
+}
+
+/** A floating IP of a network this host sees: its back ends here and its back ends' hosts elsewhere. */
+export interface FloatingState {
+  uuid: string;
+  network: string;
+  address: string;
+  /** Back ends on this host (DNAT to them). */
+  local: { port: PortState; address: string }[];
+  /** Other hosts with back ends: underlay address → how many. */
+  remote: Map<string, number>;
+  /** Back ends in all: one is a NAT address (also the source of its connections), several an ECMP service address. */
+  backends: number;
+}
+
+/** This host as a gateway: the interface towards the outside and the next hop there. */
+export interface GatewayConfig {
+  interface: string;
+  nexthop: string;
 }
 
 /** An address of a network that lives on another host: tunnel to it. */
@@ -62,12 +87,17 @@ export interface HostState {
   pending: { vmiUuid: string; reason: string }[];
   /** The security groups of the ports, by uuid. */
   groups?: Map<string, SgEntry>;
+  /** Floating IPs of the networks it sees. */
+  floatingIps?: FloatingState[];
+  /** Set on a gateway host. */
+  gateway?: GatewayConfig;
 }
 
 /** Who this host is: its name (matched against interface bindings) and underlay address. */
 export interface HostIdentity {
   host: string;
   underlayIp?: string;
+  gateway?: GatewayConfig;
 }
 
 export function computeHostState(doc: HostDocument | undefined, registrations: PortRegistration[], self?: HostIdentity): HostState {
@@ -116,15 +146,47 @@ export function computeHostState(doc: HostDocument | undefined, registrations: P
       registration: reg,
     });
   }
+  // Every network the control node sent: those of interfaces here, those leaked into them,
+  // floating IPs' networks of back ends here, external and SNAT networks on a gateway.
+  for (const uuid of entries.networks.keys()) network(uuid);
   // Networks leaked into a local one bring their routes (and their VNI for the tunnel).
   const leaks = entries.leaks.filter((l) => networks.has(l.network) && network(l.peer));
   const remotes = self?.underlayIp ? entries.routes.filter((r) => networks.has(r.network) && isIpv4(r.vtep) && isIpv4(r.address)) : [];
-  return { networks: [...networks.values()], ports, ...(self?.underlayIp ? { underlayIp: self.underlayIp } : {}), remotes, leaks, pending, groups: entries.groups };
+  const floatingIps = floating(entries.floating, networks, ports, self?.underlayIp);
+  return {
+    networks: [...networks.values()],
+    ports,
+    ...(self?.underlayIp ? { underlayIp: self.underlayIp } : {}),
+    remotes,
+    leaks,
+    pending,
+    groups: entries.groups,
+    ...(floatingIps.length ? { floatingIps } : {}),
+    ...(self?.gateway ? { gateway: self.gateway } : {}),
+  };
+}
+
+/** Floating IPs of the networks here, with their back ends split into local ports and other hosts. */
+function floating(entries: FloatingEntry[], networks: ReadonlyMap<string, NetworkState>, ports: PortState[], underlayIp: string | undefined): FloatingState[] {
+  const byVmi = new Map(ports.filter((p) => p.registration.enabled).map((p) => [p.vmiUuid, p]));
+  const out: FloatingState[] = [];
+  for (const e of entries) {
+    if (!networks.has(e.network) || !isIpv4(e.address)) continue;
+    const local: FloatingState['local'] = [];
+    const remote = new Map<string, number>();
+    for (const b of e.backends) {
+      const port = byVmi.get(b.vmiUuid);
+      if (port && port.network === b.network && isIpv4(b.address)) local.push({ port, address: b.address });
+      else if (b.vtep && b.vtep !== underlayIp && isIpv4(b.vtep) && underlayIp) remote.set(b.vtep, (remote.get(b.vtep) ?? 0) + 1);
+    }
+    out.push({ uuid: e.uuid, network: e.network, address: e.address, local, remote, backends: e.backends.length });
+  }
+  return out;
 }
 
 /** The document's entries by kind. */
-function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>; ports: Map<string, PortEntry>; routes: RouteEntry[]; leaks: LeakEntry[]; groups: Map<string, SgEntry> } {
-  const out = { networks: new Map<string, NetworkEntry>(), ports: new Map<string, PortEntry>(), routes: [] as RouteEntry[], leaks: [] as LeakEntry[], groups: new Map<string, SgEntry>() };
+function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>; ports: Map<string, PortEntry>; routes: RouteEntry[]; leaks: LeakEntry[]; groups: Map<string, SgEntry>; floating: FloatingEntry[] } {
+  const out = { networks: new Map<string, NetworkEntry>(), ports: new Map<string, PortEntry>(), routes: [] as RouteEntry[], leaks: [] as LeakEntry[], groups: new Map<string, SgEntry>(), floating: [] as FloatingEntry[] };
   for (const [key, value] of doc) {
     switch (key[0]) {
       case 'n':
@@ -141,6 +203,9 @@ function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>
         break;
       case 's':
         out.groups.set((value as SgEntry).uuid, value as SgEntry);
+        break;
+      case 'f':
+        out.floating.push(value as FloatingEntry);
         break;
     }
   }

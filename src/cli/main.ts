@@ -11,6 +11,7 @@ import { netnsCommands } from './commands/netns.js';
 import { networkCommands } from './commands/network.js';
 import { policyCommands } from './commands/policy.js';
 import { portCommands } from './commands/port.js';
+import { fipCommands } from './commands/fip.js';
 import { serverCommands } from './commands/server.js';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   networkCommands(program);
   policyCommands(program);
   portCommands(program);
+  fipCommands(program);
   sgCommands(program);
   traceCommands(program);
   controlCommands(program);

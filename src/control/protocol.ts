@@ -44,6 +44,12 @@ export const NetworkEntry = Type.Object({
   serviceAddresses: Type.Array(Ipv4),
   /** Its policies' rules, in order (absent: no policy). */
   acl: Type.Optional(Type.Array(AclRule)),
+  /** router_external: reachable from outside through the gateways. */
+  external: Type.Optional(Type.Boolean()),
+  /** Its workloads reach the outside through the gateways, masqueraded. */
+  snat: Type.Optional(Type.Boolean()),
+  /** Underlay addresses of the gateway hosts (external or SNAT networks only). */
+  gateways: Type.Optional(Type.Array(Ipv4)),
 });
 export type NetworkEntry = Static<typeof NetworkEntry>;
 
@@ -80,25 +86,41 @@ export type SgEntry = Static<typeof SgEntry>;
 export const RouteEntry = Type.Object({ network: Type.String(), address: Ipv4, vtep: Ipv4 });
 export type RouteEntry = Static<typeof RouteEntry>;
 
+/** A back end of a floating IP: an interface, its address and network, and its host's underlay address. */
+export const FloatingBackend = Type.Object({ vmiUuid: Type.String(), address: Ipv4, network: Type.String(), vtep: Type.Optional(Ipv4) });
+export type FloatingBackend = Static<typeof FloatingBackend>;
+
+/** A floating IP of `network`: one back end (NAT) or several (ECMP service address). */
+export const FloatingEntry = Type.Object({
+  uuid: Type.String(),
+  network: Type.String(),
+  address: Ipv4,
+  backends: Type.Array(FloatingBackend),
+});
+export type FloatingEntry = Static<typeof FloatingEntry>;
+
 export const LeakEntry = Type.Object({ network: Type.String(), peer: Type.String() });
 export type LeakEntry = Static<typeof LeakEntry>;
 
-export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry | SgEntry;
+export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry | SgEntry | FloatingEntry;
 export type Entry = [key: string, value: EntryValue];
 
-const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprls]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry, SgEntry])]);
+const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprlsf]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry, SgEntry, FloatingEntry])]);
 
 export const netKey = (network: string) => `n/${network}`;
 export const portKey = (vmi: string) => `p/${vmi}`;
 export const routeKey = (network: string, address: string) => `r/${network}/${address}`;
 export const leakKey = (network: string, peer: string) => `l/${network}/${peer}`;
 export const sgKey = (sg: string) => `s/${sg}`;
+export const floatingKey = (fip: string) => `f/${fip}`;
 
 /** Agent → control node, first message: who it is. */
 export const Hello = Type.Object({
   type: Type.Literal('hello'),
   host: Type.String({ minLength: 1, maxLength: 255 }),
   underlayIp: Type.Optional(Ipv4),
+  /** The host connects external and SNAT networks to the outside. */
+  gateway: Type.Optional(Type.Boolean()),
 });
 export type Hello = Static<typeof Hello>;
 

@@ -13,7 +13,7 @@ import { compileAcl } from './acl.js';
 import { GroupIndex } from './groups.js';
 import { bindingHost, primaryIp } from './interfaces.js';
 import { type Leaks, computeLeaks } from './leaks.js';
-import { type Entry, type EntryValue, type NetworkEntry, type PortEntry, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
+import { type Entry, type EntryValue, type FloatingBackend, type NetworkEntry, type PortEntry, floatingKey, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
 import { groupsOf } from './sg.js';
 
 /** An entry with its serialisation (computed once, compared and sent many times). */
@@ -26,7 +26,7 @@ interface Instance {
   info?: Rec;
   /** Interfaces bound to each host. */
   ports: Map<string, [string, Rec][]>;
-  /** Addresses (by entry key) with the host they live on. */
+  /** Addresses (by entry key) with the host they live on ('' for floating IPs: every host gets them). */
   routes: Map<string, { host: string; rec: Rec }>;
   /** Objects (and `host:<name>` markers) whose change may change this instance. */
   contributors: string[];
@@ -59,6 +59,9 @@ interface InstanceChange {
 }
 
 const rec = (value: EntryValue): Rec => ({ value, json: JSON.stringify(value) });
+
+/** Contributor marker of every external or SNAT network: a gateway host came or went. */
+const GATEWAYS = 'gateways';
 
 export class RoutingEngine {
   private readonly instances = new Map<string, Instance>();
@@ -138,6 +141,13 @@ export class RoutingEngine {
           break;
         case 'virtual-router':
           for (const n of this.contributors.get(`host:${obj.fq_name[1]}`) ?? []) dirty.add(n);
+          for (const n of this.contributors.get(GATEWAYS) ?? []) dirty.add(n);
+          break;
+        case 'floating-ip-pool':
+          if (obj.parent_uuid) dirty.add(obj.parent_uuid);
+          break;
+        case 'floating-ip':
+          if (obj.parent_uuid) dirty.add(this.view.get(obj.parent_uuid)?.obj.parent_uuid ?? '');
           break;
       }
     }
@@ -304,6 +314,9 @@ export class RoutingEngine {
     if (!net || net.type !== 'virtual-network') return undefined;
     const contributors = [n];
     const subnets = subnetsOf(net);
+    const external = net.props['router_external'] === true;
+    const snat = net.props['cirrus_snat'] === true;
+    if (external || snat) contributors.push(GATEWAYS);
     let info: Rec | undefined;
     if (subnets.length) {
       const id = net.props['virtual_network_network_id'] as number;
@@ -318,12 +331,14 @@ export class RoutingEngine {
         subnets: subnets.map((s) => formatCidr(s.cidr)),
         serviceAddresses: [...new Set(service)],
         ...(acl ? { acl } : {}),
+        ...(external ? { external } : {}),
+        ...(snat ? { snat } : {}),
       };
       info = rec(value);
     }
     const ports = new Map<string, [string, Rec][]>();
     const routes: Instance['routes'] = new Map();
-    const vtepOf = new Map<string, string | undefined>();
+    const vtep = this.vteps(contributors);
     for (const { from, field } of this.view.referrers(n)) {
       const vmi = from.obj;
       if (vmi.type !== 'virtual-machine-interface' || field !== 'virtual_network_refs') continue;
@@ -338,6 +353,30 @@ export class RoutingEngine {
       if (!list) ports.set(host, (list = []));
       list.push([portKey(vmi.uuid), rec(port)]);
       if (port.pending || !port.address) continue;
+      const at = vtep(host);
+      if (at) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep: at }) });
+    }
+    this.floatingIps(n, contributors, ports, routes, vtep);
+    if (info && (external || snat)) {
+      // Gateway hosts forward for external and SNAT networks without having interfaces in them.
+      const gateways: string[] = [];
+      for (const { obj } of this.view.ofType('virtual-router')) {
+        if (obj.props['cirrus_gateway'] !== true) continue;
+        const host = obj.fq_name[1]!;
+        if (!ports.has(host)) ports.set(host, []);
+        const at = vtep(host);
+        if (at) gateways.push(at);
+      }
+      info = rec({ ...(info.value as NetworkEntry), gateways: gateways.sort() });
+    }
+    return { ...(info ? { info } : {}), ports, routes, contributors };
+  }
+
+
+  /** A memoised lookup of hosts' underlay addresses, recording what it read as contributors. */
+  private vteps(contributors: string[]): (host: string) => string | undefined {
+    const vtepOf = new Map<string, string | undefined>();
+    return (host) => {
       if (!vtepOf.has(host)) {
         contributors.push(`host:${host}`);
         const router = this.view.get(this.view.uuidByName('virtual-router', ['default-global-system-config', host]) ?? '')?.obj;
@@ -346,12 +385,43 @@ export class RoutingEngine {
         const ip = router?.props['virtual_router_ip_address'] as string | undefined;
         vtepOf.set(host, ip && isIpv4(ip) ? ip : undefined);
       }
-      const vtep = vtepOf.get(host);
-      if (vtep) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep }) });
-    }
-    return { ...(info ? { info } : {}), ports, routes, contributors };
+      return vtepOf.get(host);
+    };
   }
 
+  /**
+   * The floating IPs of network `n`'s pools: an `f/` entry each, for every host that sees the
+   * network; the hosts of their back ends see it too (they translate).
+   */
+  private floatingIps(n: string, contributors: string[], ports: Instance['ports'], routes: Instance['routes'], vtep: (host: string) => string | undefined): void {
+    for (const pool of this.view.childrenOf(n)) {
+      if (pool.obj.type !== 'floating-ip-pool') continue;
+      contributors.push(pool.obj.uuid);
+      for (const { obj: fip } of this.view.childrenOf(pool.obj.uuid)) {
+        if (fip.type !== 'floating-ip') continue;
+        contributors.push(fip.uuid);
+        const address = fip.props['floating_ip_address'];
+        if (typeof address !== 'string' || !isIpv4(address)) continue;
+        const backends: FloatingBackend[] = [];
+        for (const ref of fip.refs['virtual_machine_interface_refs'] ?? []) {
+          contributors.push(ref.uuid);
+          const vmi = this.view.get(ref.uuid)?.obj;
+          const host = vmi && bindingHost(vmi);
+          const network = vmi && singleRef(vmi, 'virtual_network_refs');
+          if (!vmi || !host || !network) continue;
+          const iip = primaryIp(this.view, vmi);
+          if (iip) contributors.push(iip.uuid);
+          const fixed = (fip.props['floating_ip_fixed_ip_address'] as string | undefined) ?? (iip?.props['instance_ip_address'] as string | undefined);
+          if (!fixed || !isIpv4(fixed)) continue;
+          if (!ports.has(host)) ports.set(host, []);
+          const at = vtep(host);
+          backends.push({ vmiUuid: vmi.uuid, address: fixed, network, ...(at ? { vtep: at } : {}) });
+        }
+        backends.sort((a, b) => (a.vmiUuid < b.vmiUuid ? -1 : 1));
+        routes.set(floatingKey(fip.uuid), { host: '', rec: rec({ uuid: fip.uuid, network: n, address, backends }) });
+      }
+    }
+  }
 
   private port(vmi: StoredObject, network: string, iip: StoredObject | undefined, subnets: ReturnType<typeof subnetsOf>): PortEntry {
     // The netns script makes the interface a child of its VM rather than referring to it.

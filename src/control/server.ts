@@ -261,9 +261,10 @@ export class ControlNode {
     const view = this.mirror.view;
     if (!view) return; // done once the configuration arrives
     const uuid = view.uuidByName('virtual-router', fq);
-    const current = uuid ? view.get(uuid)?.obj.props['virtual_router_ip_address'] : undefined;
-    if (!hello.underlayIp || (uuid && current === hello.underlayIp)) return;
-    const props = { virtual_router_ip_address: hello.underlayIp };
+    const current = uuid ? view.get(uuid)?.obj.props : undefined;
+    const gateway = hello.gateway === true;
+    if (!hello.underlayIp || (current && current['virtual_router_ip_address'] === hello.underlayIp && (current['cirrus_gateway'] === true) === gateway)) return;
+    const props = { virtual_router_ip_address: hello.underlayIp, cirrus_gateway: gateway };
     try {
       if (uuid) await requestJson(this.opts.api, 'PUT', `/virtual-router/${uuid}`, { 'virtual-router': props });
       else await requestJson(this.opts.api, 'POST', '/virtual-routers', { 'virtual-router': { fq_name: fq, parent_type: 'global-system-config', ...props } });

@@ -36,11 +36,11 @@ export async function labDown(name: string, say: Say): Promise<DownResult> {
       if (r !== 'not running') say(`  ${what}: ${r} (pid ${rec.pid})`);
     };
     // Agents first: a server stopping under them only makes them retry.
-    await Promise.all((state?.hosts ?? []).map((h) => stop(`agent ${h.name}`, h.agent, AGENT_GRACE_MS)));
+    await Promise.all([...(state?.hosts ?? []), ...(state?.gateway ? [state.gateway] : [])].map((h) => stop(`agent ${h.name}`, h.agent, AGENT_GRACE_MS)));
     await Promise.all((state?.controls ?? []).map((c) => stop(`control node ${c.name}`, c.process, AGENT_GRACE_MS)));
     await stop('server', state?.server, SERVER_GRACE_MS);
 
-    const recorded = [...listWorkloads(lab).map((w) => w.name), ...(state ? [state.fabricNetns, ...state.hosts.map((h) => h.netns), ...(state.controls ?? []).map((c) => c.netns)] : [])];
+    const recorded = [...listWorkloads(lab).map((w) => w.name), ...(state ? [state.fabricNetns, ...state.hosts.map((h) => h.netns), ...(state.controls ?? []).map((c) => c.netns), ...(state.gateway ? [state.gateway.netns, state.gateway.outsideNetns] : [])] : [])];
     const namespaces = [...new Set([...recorded, ...listNetns().filter((ns) => isLabNetns(lab, ns))])];
     const inside: DownResult['strangers'] = [];
     for (const ns of namespaces) {

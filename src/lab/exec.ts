@@ -6,14 +6,17 @@ import os from 'node:os';
 import { CliError } from '../cli/client.js';
 import { checkLabName, nameFlag } from './layout.js';
 import { readWorkload, requireState } from './state.js';
+import { OUTSIDE } from './gateway.js';
 
 /** The namespace of `target`: host hK's, or the workload's (named like it). */
 export function execTarget(labName: string, target: string): string {
   const state = requireState(checkLabName(labName));
   const host = state.hosts.find((h) => h.name === target);
   if (host) return host.netns;
+  if (state.gateway && target === state.gateway.name) return state.gateway.netns;
+  if (state.gateway && target === OUTSIDE) return state.gateway.outsideNetns;
   if (readWorkload(state.name, target)) return target;
-  throw new CliError(`lab '${state.name}' has no workload or host '${target}' (see: cirrus lab status${nameFlag(state.name)})`);
+  throw new CliError(`lab '${state.name}' has no workload, host${state.gateway ? ', gw or outside' : ''} '${target}' (see: cirrus lab status${nameFlag(state.name)})`);
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];

@@ -59,7 +59,7 @@ export function hostIndex(name: string): number | undefined {
 export function isLabNetns(lab: string, netns: string): boolean {
   if (!netns.startsWith(`${lab}-`)) return false;
   const rest = netns.slice(lab.length + 1);
-  return rest === 'fabric' || hostIndex(rest) !== undefined || /^c[1-9]$/.test(rest);
+  return rest === 'fabric' || rest === 'gw' || rest === 'outside' || hostIndex(rest) !== undefined || /^c[1-9]$/.test(rest);
 }
 
 /**

@@ -34,6 +34,8 @@ export interface LabState {
   /** Missing in labs made before control nodes existed (`lab up` adds them). */
   controls?: ControlRecord[];
   hosts: HostRecord[];
+  /** With `--gateway`: host gw (its agent a gateway) and the outside namespace behind it. */
+  gateway?: HostRecord & { outsideNetns: string };
 }
 
 export interface WorkloadRecord {

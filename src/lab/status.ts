@@ -1,6 +1,7 @@
 // `lab status`: what the state file says, checked against the system (processes alive,
 // namespaces present) and the services' own health.
 
+import { OUTSIDE_IP } from './gateway.js';
 import { type Health, agentHealth, apiUrl, controlHealth, serverHealth } from './health.js';
 import { checkLabName, labDir } from './layout.js';
 import { netnsExists } from './netns.js';
@@ -22,7 +23,10 @@ export interface LabStatus {
   server: ProcessStatus;
   fabric: { netns: string; present: boolean };
   controls: { name: string; netns: string; present: boolean; underlay: string; process: ProcessStatus }[];
+  /** h1..hN, then the gateway gw (if any). */
   hosts: { name: string; netns: string; present: boolean; underlay: string; agent: ProcessStatus }[];
+  /** The outside namespace behind the gateway (lab up --gateway). */
+  outside?: { netns: string; present: boolean; address: string };
   workloads: { name: string; host: string; network: string; status: string; present: boolean; address: string | null; mac: string | null; host_ifname: string | null; vmi_uuid: string | null }[];
 }
 
@@ -39,7 +43,7 @@ export async function labStatus(labName: string): Promise<LabStatus> {
   const [server, controlStatus, agents] = await Promise.all([
     processStatus(state.server, dir, () => serverHealth(state.apiPort)),
     Promise.all(controls.map((c) => processStatus(c.process, dir, () => controlHealth(state.name, c.name)))),
-    Promise.all(state.hosts.map((h) => processStatus(h.agent, dir, () => agentHealth(state.name, h.name)))),
+    Promise.all([...state.hosts, ...(state.gateway ? [state.gateway] : [])].map((h) => processStatus(h.agent, dir, () => agentHealth(state.name, h.name)))),
   ]);
   return {
     name: state.name,
@@ -47,8 +51,9 @@ export async function labStatus(labName: string): Promise<LabStatus> {
     api: apiUrl(state.apiPort),
     server,
     fabric: { netns: state.fabricNetns, present: netnsExists(state.fabricNetns) },
+    ...(state.gateway ? { outside: { netns: state.gateway.outsideNetns, present: netnsExists(state.gateway.outsideNetns), address: OUTSIDE_IP } } : {}),
     controls: controls.map((c, i) => ({ name: c.name, netns: c.netns, present: netnsExists(c.netns), underlay: `${c.underlayIp}/${c.prefixLen}`, process: controlStatus[i]! })),
-    hosts: state.hosts.map((h, i) => ({ name: h.name, netns: h.netns, present: netnsExists(h.netns), underlay: `${h.underlayIp}/${h.prefixLen}`, agent: agents[i]! })),
+    hosts: [...state.hosts, ...(state.gateway ? [state.gateway] : [])].map((h, i) => ({ name: h.name, netns: h.netns, present: netnsExists(h.netns), underlay: `${h.underlayIp}/${h.prefixLen}`, agent: agents[i]! })),
     workloads: listWorkloads(state.name).map((w) => ({
       name: w.name,
       host: w.host,

@@ -37,6 +37,7 @@ import {
   underlayIp,
 } from './layout.js';
 import { ensureUnderlay, inNetns } from './netns.js';
+import { GATEWAY_HOST, GATEWAY_OUTSIDE_IF, GATEWAY_OUTSIDE_IP, GATEWAY_UNDERLAY_IP, OUTSIDE_IP, ensureOutside, gatewayAgentArgs, outsideNetns } from './gateway.js';
 import { AGENT_GRACE_MS, CIRRUS_BIN, type ProcessRecord, isRunning, logTail, spawnDetached, stopProcess } from './processes.js';
 import { type ControlRecord, type LabState, readState, withLabLock, writeState } from './state.js';
 
@@ -44,6 +45,8 @@ export interface UpOptions {
   name: string;
   hosts: number;
   apiPort?: number;
+  /** Also a gateway host and the outside namespace. */
+  gateway?: boolean;
 }
 
 export type Say = (line: string) => void;
@@ -81,9 +84,17 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
     for (let k = state.controls.length + 1; k <= CONTROL_NODES; k++) {
       state.controls.push({ name: controlName(k), netns: hostNetns(lab, controlName(k)), underlayIp: controlIp(k), prefixLen: UNDERLAY_PREFIX_LEN });
     }
+    if (opts.gateway && !state.gateway) {
+      state.gateway = { name: GATEWAY_HOST, netns: hostNetns(lab, GATEWAY_HOST), underlayIp: GATEWAY_UNDERLAY_IP, prefixLen: UNDERLAY_PREFIX_LEN, outsideNetns: outsideNetns(lab) };
+    }
     writeState(state);
-    await ensureUnderlay(state.fabricNetns, [...state.hosts, ...state.controls]);
-    say(`  underlay: bridge in ${state.fabricNetns}, ${[...state.hosts, ...state.controls].map((h) => `${h.name} ${h.underlayIp}`).join(', ')}`);
+    const agentHosts = [...state.hosts, ...(state.gateway ? [state.gateway] : [])];
+    await ensureUnderlay(state.fabricNetns, [...agentHosts, ...state.controls]);
+    say(`  underlay: bridge in ${state.fabricNetns}, ${[...agentHosts, ...state.controls].map((h) => `${h.name} ${h.underlayIp}`).join(', ')}`);
+    if (state.gateway) {
+      await ensureOutside(lab, state.gateway.netns);
+      say(`  outside: ${state.gateway.outsideNetns} (${OUTSIDE_IP}) behind the gateway ${GATEWAY_HOST} (${GATEWAY_OUTSIDE_IF} ${GATEWAY_OUTSIDE_IP})`);
+    }
 
     fs.mkdirSync(serverDir(lab), { recursive: true });
     if (!isRunning(state.server, marker)) {
@@ -105,7 +116,7 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
     );
     const controls = state.controls.map((c) => `ws://${c.underlayIp}:${DEFAULT_CONTROL_PORT}`).join(',');
 
-    for (const h of state.hosts) {
+    for (const h of agentHosts) {
       if (isRunning(h.agent, marker)) {
         if (inNetns(h.agent.pid, h.netns)) {
           say(`  agent ${h.name}: running in ${h.netns} (pid ${h.agent.pid})`);
@@ -119,13 +130,14 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
       const agent = [
         CIRRUS_BIN, 'agent', '--host', h.name, '--underlay-ip', h.underlayIp, '--state', hostDir(lab, h.name), '--control', controls, '--control-token-file', controlToken(lab),
         '--port-socket', agentSocket(lab, h.name), '--introspect-socket', introspectSocket(lab, h.name),
+        ...(h === state.gateway ? gatewayAgentArgs() : []),
       ];
       h.agent = spawnDetached('ip', ['netns', 'exec', h.netns, process.execPath, ...agent], agentLog(lab, h.name));
       writeState(state);
       say(`  agent ${h.name}: started in ${h.netns} (pid ${h.agent.pid})`);
     }
     await Promise.all(
-      state.hosts.map(async (h) => {
+      agentHosts.map(async (h) => {
         await waitReady(`agent ${h.name}`, h.agent, marker, () => agentHealth(lab, h.name));
         say(`  agent ${h.name}: ready`);
       }),

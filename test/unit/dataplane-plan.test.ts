@@ -47,7 +47,7 @@ function readBack(t: NftTable): NftTable {
 /** The kernel exactly as desired (what a converged host looks like). */
 function converged(h: HostState): KernelState {
   const { kernel: d, nft } = desiredState(h);
-  return { links: new Map(d.links), routes: new Map(d.routes), rules: new Map(d.rules), neighs: new Map(d.neighs), addresses: new Set(d.addresses), nft: { ip: readBack(nft.ip), arp: readBack(nft.arp) } };
+  return { links: new Map(d.links), routes: new Map(d.routes), nexthops: new Map(d.nexthops), rules: new Map(d.rules), neighs: new Map(d.neighs), addresses: new Set(d.addresses), nft: { ip: readBack(nft.ip), arp: readBack(nft.arp) } };
 }
 
 const MISSING = { ip: 'missing', arp: 'missing' } as const;
@@ -107,7 +107,7 @@ test('missing pieces are added; extra owned pieces are removed, rules before the
 test('a missing veth of a create-mode port is created; an adopted interface that is missing waits', () => {
   const created = port('a', 'cv-a', '10.0.0.3');
   const adopted = port('b', 'veth1', '10.0.0.4', 'red', { mode: 'adopt', hostIf: 'veth1' });
-  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: MISSING });
+  const p = plan(desiredState(host(created, adopted)), { links: new Map(), routes: new Map(), nexthops: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: MISSING });
   assert.deepEqual(p.create.map((x) => x.hostIf), ['cv-a']);
   const lines = p.commands.map((c) => c.line);
   assert.ok(lines.includes('route replace 10.0.0.3/32 dev cv-a scope link table 1000001 proto 77'), 'the new port is routed in the same pass');
@@ -152,7 +152,7 @@ test('overlay: the VXLAN device, tun_id rules, the underlay rule, an encapsulate
   const d = desiredState(h);
   assert.deepEqual(d.kernel.links.get('cvx'), { up: true, identity: '02:cc:0a:fe:00:01' }, 'the MAC comes from the underlay address');
   assert.deepEqual([...d.kernel.rules.values()].filter((r) => r.tunId !== undefined).map((r) => `${r.pref} ${r.tunId} ${r.table}`).sort(), ['10001 1 1000001', '10001 5000 1000002']);
-  const p = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: MISSING });
+  const p = plan(d, { links: new Map(), routes: new Map(), nexthops: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: MISSING });
   const lines = p.commands.map((c) => c.line);
   const route = 'route replace 10.0.0.9/32 encap ip id 1 dst 10.254.0.2 via 10.254.0.2 dev cvx onlink table 1000001 proto 77';
   assert.ok(lines.indexOf('link add cvx mtu 1450 type vxlan external dstport 4789 nolearning') < lines.indexOf(route));
@@ -174,7 +174,7 @@ test('service addresses live on the service device (the host can answer from the
   const twin = { ...h.networks[0]!, uuid: 'blue', id: 2, table: 1_000_002 };
   const d = desiredState({ ...h, networks: [...h.networks, twin] });
   assert.deepEqual([...d.kernel.addresses].sort(), [...new Set(h.networks[0]!.serviceAddresses)].sort());
-  const lines = plan(d, { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(['10.99.0.1']), nft: MISSING }).commands.map((c) => c.line);
+  const lines = plan(d, { links: new Map(), routes: new Map(), nexthops: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(['10.99.0.1']), nft: MISSING }).commands.map((c) => c.line);
   assert.ok(lines.includes('link add cvsvc type bridge'));
   for (const addr of d.kernel.addresses) assert.equal(lines.filter((l) => l === `addr add ${addr}/32 dev cvsvc`).length, 1);
   assert.ok(lines.includes('addr del 10.99.0.1/32 dev cvsvc'), 'an address no network has any more goes');

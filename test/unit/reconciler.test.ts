@@ -11,7 +11,7 @@ import { Reconciler } from '../../src/agent/dataplane/reconciler.js';
 import type { HostState } from '../../src/agent/host-state.js';
 
 class FakeKernel implements Kernel {
-  state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: { ip: 'missing', arp: 'missing' } };
+  state: KernelState = { links: new Map(), routes: new Map(), nexthops: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(), nft: { ip: 'missing', arp: 'missing' } };
   scripts: string[][] = [];
   batches: { lines: string[] }[] = [];
   workloads: WorkloadConfig[] = [];

@@ -4,7 +4,7 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import type { KernelState, Neigh, Route, Rule } from './model.js';
+import type { KernelState, Neigh, Nexthop, Route, Rule } from './model.js';
 import { neighKey, routeKey, ruleKey } from './model.js';
 import {
   CIRRUS_PROTO,
@@ -82,6 +82,7 @@ export interface IpRoute {
   id?: number;
   encap_dst?: string;
   gateway?: string;
+  nhid?: number;
   protocol?: string;
   scope?: string;
   flags?: string[];
@@ -92,6 +93,17 @@ export function parseIpRoutes(json: string): IpRoute[] {
   if (!json.trim()) return [];
   return JSON.parse(json.replace(/"encap":"ip","id":(\d+),"src":"([^"]*)","dst":/g, '"encap":"ip","id":$1,"encap_src":"$2","encap_dst":')) as IpRoute[];
 }
+/** `ip -j nexthop` output; a tunnel prints "id" twice (the object's, then the VNI): the second becomes `vni`. */
+export function parseNexthops(json: string): Nexthop[] {
+  if (!json.trim()) return [];
+  const raw = JSON.parse(json.replace(/"encap":"ip","id":/g, '"encap":"ip","vni":')) as { id: number; vni?: number; encap?: string; dst?: string; group?: { id: number; weight?: number }[] }[];
+  return raw.map((n) =>
+    n.group
+      ? { id: n.id, group: n.group.map((m) => ({ id: m.id, weight: m.weight ?? 1 })) }
+      : { id: n.id, ...(n.encap === 'ip' && n.vni !== undefined && n.dst ? { encap: { vni: n.vni, dst: n.dst } } : {}) },
+  );
+}
+
 interface IpRule {
   priority: number;
   iif?: string;
@@ -202,15 +214,18 @@ export class LinuxKernel implements Kernel {
   async read(owns: (ifname: string) => boolean, all = true): Promise<KernelState> {
     // One `ip` process for the five dumps, IPv4 only, links in brief form: at a thousand
     // ports this is most of a no-change reconcile.
-    const [r, nft] = await Promise.all([
+    const [r, nh, nft] = await Promise.all([
       run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\naddr show\n`),
+      // Groups have no address family: listed without -4.
+      run('ip', ['-j', 'nexthop', 'show', 'proto', String(CIRRUS_PROTO)]),
       readNft(all),
     ]);
     const parts = r.stdout.trim().split('\n');
     if (r.code !== 0 || parts.length !== 5) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
     const [links, routes, rules, neighs, addrs] = parts.map((p, i) => (i === 1 ? parseIpRoutes(p) : JSON.parse(p))) as [IpLink[], IpRoute[], IpRule[], IpNeigh[], IpAddr[]];
     const addresses = addrs.find((a) => a.ifname === SERVICE_DEV)?.addr_info?.filter((a) => a.prefixlen === 32).map((a) => a.local) ?? [];
-    const state: KernelState = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set(addresses), nft };
+    if (nh.code !== 0) throw new Error(`ip nexthop dump failed: ${nh.stderr.trim()}`);
+    const state: KernelState = { links: new Map(), routes: new Map(), nexthops: new Map(parseNexthops(nh.stdout).map((n) => [n.id, n])), rules: new Map(), neighs: new Map(), addresses: new Set(addresses), nft };
     for (const l of links) if (owns(l.ifname)) state.links.set(l.ifname, { up: l.flags?.includes('UP') ?? false, identity: l.address });
     for (const r of routes) {
       const table = Number(r.table);
@@ -221,6 +236,8 @@ export class LinuxKernel implements Kernel {
         dst: r.dst.endsWith('/32') ? r.dst.slice(0, -3) : r.dst,
         ...(r.dev ? { dev: r.dev } : {}),
         ...(r.encap === 'ip' && r.id !== undefined && r.encap_dst ? { encap: { vni: r.id, dst: r.encap_dst } } : {}),
+        ...(r.nhid !== undefined ? { nhid: r.nhid } : {}),
+        ...(r.gateway && !r.encap ? { via: r.gateway } : {}),
       };
       state.routes.set(routeKey(route), route);
     }

@@ -28,6 +28,17 @@ export interface Route {
   dev?: string;
   /** Tunnel to another host (through the VXLAN device), with that host's address as next hop. */
   encap?: { vni: number; dst: string };
+  /** A next-hop object (a floating IP's group of hosts). */
+  nhid?: number;
+  /** A gateway's next hop towards the outside. */
+  via?: string;
+}
+
+/** A next-hop object: a tunnel to a host, or a resilient group of them (weights: back ends there). */
+export interface Nexthop {
+  id: number;
+  encap?: { vni: number; dst: string };
+  group?: { id: number; weight: number }[];
 }
 
 export interface Rule {
@@ -57,6 +68,8 @@ export interface Link {
 export interface KernelState {
   links: Map<string, Link>;
   routes: Map<string, Route>;
+  /** Next-hop objects by id. */
+  nexthops: Map<number, Nexthop>;
   rules: Map<string, Rule>;
   neighs: Map<string, Neigh>;
   /** Addresses (/32) on the service device. */
@@ -65,7 +78,7 @@ export interface KernelState {
   nft: Record<NftFamily, NftActual>;
 }
 
-export const routeKey = (r: Route) => `${r.table}|${r.dst}`;
+export const routeKey = <R extends Pick<Route, 'table' | 'dst'>>(r: R): string => `${r.table}|${r.dst}`;
 export const ruleKey = (r: Rule) => `${r.pref}|${r.fwmark ?? ''}|${r.tunId ?? ''}|${r.iif ?? ''}|${r.underlay ? 'u' : ''}|${r.table}`;
 export const neighKey = (n: Neigh) => `${n.dev}|${n.ip}`;
 
@@ -79,7 +92,7 @@ export interface Desired {
 }
 
 export function desiredState(host: HostState): Desired {
-  const kernel: Desired['kernel'] = { links: new Map(), routes: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set() };
+  const kernel: Desired['kernel'] = { links: new Map(), routes: new Map(), nexthops: new Map(), rules: new Map(), neighs: new Map(), addresses: new Set() };
   const ports = new Map<string, PortState>();
   const sysctls: Desired['sysctls'] = new Map();
   const add = <T>(m: Map<string, T>, key: (v: T) => string, v: T) => m.set(key(v), v);
@@ -138,7 +151,76 @@ export function desiredState(host: HostState): Desired {
     for (const p of host.ports) if (p.network === peer && p.registration.enabled) leak({ table, type: 'unicast', dst: p.address, dev: p.hostIf });
     if (host.underlayIp) for (const r of host.remotes) if (r.network === peer) leak({ table, type: 'unicast', dst: r.address, dev: VXLAN_DEV, encap: { vni: byUuid.get(peer)!.vni, dst: r.vtep } });
   }
+  outsideRoutes(host, kernel);
+  floatingRoutes(host, kernel);
   return { kernel, nft: desiredNft(host), ports, sysctls };
+}
+
+/** One neighbour per remote host: the next hop of its tunnels. */
+function tunnelNeigh(kernel: Desired['kernel'], vtep: string): void {
+  kernel.neighs.set(neighKey({ dev: VXLAN_DEV, ip: vtep, mac: '' }), { dev: VXLAN_DEV, ip: vtep, mac: vxlanMac(vtep) });
+}
+
+/**
+ * External and SNAT networks: on a gateway their default route leads outside; elsewhere
+ * to a gateway host through the tunnel (replies to the outside, and SNAT's way out).
+ */
+function outsideRoutes(host: HostState, kernel: Desired['kernel']): void {
+  for (const n of host.networks) {
+    if (!n.external && !n.snat) continue;
+    if (host.gateway) {
+      kernel.routes.set(routeKey({ table: n.table, dst: 'default' }), { table: n.table, type: 'unicast', dst: 'default', via: host.gateway.nexthop, dev: host.gateway.interface });
+      continue;
+    }
+    const gw = n.gateways?.find((g) => g !== host.underlayIp);
+    if (!host.underlayIp || !gw) continue;
+    kernel.routes.set(routeKey({ table: n.table, dst: 'default' }), { table: n.table, type: 'unicast', dst: 'default', dev: VXLAN_DEV, encap: { vni: n.vni, dst: gw } });
+    tunnelNeigh(kernel, gw);
+  }
+}
+
+/**
+ * Floating IPs in the tables of their network and of the networks it is leaked into: to the
+ * one host of a single back end, or to a resilient next-hop group over the back ends' hosts
+ * (weighted by back ends there): a host added to the group takes over only idle buckets, a
+ * host removed gives up only its own, so other connections stay where they are. Back ends
+ * here are chosen before routing (nft.ts); with only those, the route just lets proxy ARP
+ * answer for the address.
+ */
+function floatingRoutes(host: HostState, kernel: Desired['kernel']): void {
+  const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
+  for (const f of host.floatingIps ?? []) {
+    const net = byUuid.get(f.network)!;
+    const tables = [net.table, ...host.leaks.filter((l) => l.peer === f.network).map((l) => byUuid.get(l.network)!.table)];
+    let route: Omit<Route, 'table'>;
+    if (host.underlayIp && f.remote.size) {
+      const members = [...f.remote].sort(([a], [b]) => (a < b ? -1 : 1)).map(([vtep, weight]) => {
+        tunnelNeigh(kernel, vtep);
+        const id = nexthopId(`${net.vni}|${vtep}`);
+        kernel.nexthops.set(id, { id, encap: { vni: net.vni, dst: vtep } });
+        return { id, weight: Math.min(weight, 255) };
+      });
+      if (f.backends === 1) {
+        route = { type: 'unicast', dst: f.address, dev: VXLAN_DEV, encap: kernel.nexthops.get(members[0]!.id)!.encap! };
+      } else {
+        const id = nexthopId(`group|${f.uuid}`);
+        kernel.nexthops.set(id, { id, group: members });
+        route = { type: 'unicast', dst: f.address, nhid: id };
+      }
+    } else if (f.local.length) {
+      kernel.links.set(SERVICE_DEV, { up: true });
+      route = { type: 'unicast', dst: f.address, dev: SERVICE_DEV };
+    } else continue;
+    // The network's own addresses win where a leaked-in floating IP overlaps them.
+    for (const table of tables) if (!kernel.routes.has(routeKey({ table, dst: f.address }))) kernel.routes.set(routeKey({ table, dst: f.address }), { ...route, table });
+  }
+}
+
+/** A stable next-hop id for a key, in the upper half of the id space (ids are the host's own: no coordination needed). */
+export function nexthopId(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return 0x40000000 + (h % 0x3fffffff);
 }
 
 /** Host-wide sysctls the data plane needs (forwarding; no reverse-path filter across tables). */
@@ -148,6 +230,8 @@ export const HOST_SYSCTLS = [
   // Connections accepted by the host's services (on a service address) answer through the network's table.
   { path: 'net/ipv4/tcp_fwmark_accept', value: '1' },
   { path: 'net/ipv4/conf/all/rp_filter', value: '0' },
+  // Next-hop groups (floating IPs over several hosts) hash connections by their 5-tuple.
+  { path: 'net/ipv4/fib_multipath_hash_policy', value: '1' },
   // Every local workload holds a permanent neighbour entry: the default table (1024
   // entries at most) would overflow past a thousand ports.
   { path: 'net/ipv4/neigh/default/gc_thresh1', value: '4096' },
@@ -208,8 +292,12 @@ export function plan(
   const present = (dev?: string) => dev === undefined || dev === 'lo' || actual.links.has(dev) || create.some((p) => p.hostIf === dev) || ((dev === VXLAN_DEV || dev === SERVICE_DEV) && desired.kernel.links.has(dev));
   for (const [key, r] of desired.kernel.routes) {
     const have = actual.routes.get(key);
-    if (present(r.dev) && (!have || have.type !== r.type || have.dev !== r.dev || JSON.stringify(have.encap) !== JSON.stringify(r.encap))) adds.push(on(r.dev, routeCommand('replace', r)));
+    if (present(r.dev) && (!have || have.type !== r.type || have.dev !== r.dev || have.nhid !== r.nhid || have.via !== r.via || JSON.stringify(have.encap) !== JSON.stringify(r.encap))) adds.push(on(r.dev, routeCommand('replace', r)));
   }
+  // Next hops before the routes using them (tunnels before their groups); removed after.
+  const nexthops = [...desired.kernel.nexthops.values()].sort((a, b) => Number(!!a.group) - Number(!!b.group));
+  const nexthopAdds = nexthops.filter((n) => JSON.stringify(actual.nexthops.get(n.id)) !== JSON.stringify(n)).map((n) => on(n.encap ? VXLAN_DEV : undefined, nexthopCommand(n)));
+  const nexthopDels = [...actual.nexthops.values()].filter((n) => !desired.kernel.nexthops.has(n.id)).sort((a, b) => Number(!!b.group) - Number(!!a.group)).map((n) => ({ line: `nexthop del id ${n.id}` }));
   for (const [key, r] of actual.routes) if (!desired.kernel.routes.has(key)) dels.push(on(r.dev, routeCommand('del', r)));
   for (const [key, n] of desired.kernel.neighs) {
     const have = actual.neighs.get(key);
@@ -220,18 +308,32 @@ export function plan(
   for (const a of actual.addresses) if (!desired.kernel.addresses.has(a)) dels.push({ line: `addr del ${a}/32 dev ${SERVICE_DEV}`, dev: SERVICE_DEV });
   for (const [key, r] of desired.kernel.rules) if (!actual.rules.has(key)) adds.push({ line: ruleCommand('add', r) });
   for (const [key, r] of actual.rules) if (!desired.kernel.rules.has(key)) dels.unshift({ line: ruleCommand('del', r) });
+  dels.push(...nexthopDels);
   for (const name of actual.links.keys()) if (!desired.kernel.links.has(name)) dels.push({ line: `link del dev ${name}` });
   // Removals first (rules before the routes and links they lead to), then links, then the rest.
   const nft = nftScript(desired.nft, actual.nft, appliedChains, appliedMaps);
-  return { create, commands: [...dels, ...links, ...adds], nft: nft.lines, nftWritten: nft.written, nftChangedMaps: nft.changedMaps };
+  return { create, commands: [...dels, ...links, ...nexthopAdds, ...adds], nft: nft.lines, nftWritten: nft.written, nftChangedMaps: nft.changedMaps };
 }
 
 function routeCommand(op: 'replace' | 'del', r: Route): string {
   const head = `route ${op} ${r.type === 'unicast' ? '' : `${r.type} `}${r.dst === 'default' || r.dst.includes('/') ? r.dst : `${r.dst}/32`}`;
-  const encap = r.encap ? ` encap ip id ${r.encap.vni} dst ${r.encap.dst} via ${r.encap.dst}` : '';
-  const dev = r.dev ? `${encap} dev ${r.dev}${r.encap ? ' onlink' : r.type === 'unicast' ? ' scope link' : ''}` : '';
-  return `${head}${dev} table ${r.table} proto ${CIRRUS_PROTO}`;
+  const encap = r.encap ? ` encap ip id ${r.encap.vni} dst ${r.encap.dst} via ${r.encap.dst}` : r.via ? ` via ${r.via}` : '';
+  const dev = r.dev ? `${encap} dev ${r.dev}${r.encap ? ' onlink' : r.type === 'unicast' && !r.via ? ' scope link' : ''}` : '';
+  const nh = r.nhid !== undefined ? ` nhid ${r.nhid}` : '';
+  return `${head}${dev}${nh} table ${r.table} proto ${CIRRUS_PROTO}`;
 }
+
+/** Groups are resilient: a change of members moves only the buckets it must (idle ones, for a new member). */
+function nexthopCommand(n: Nexthop): string {
+  const body = n.group
+    ? `group ${n.group.map((m) => (m.weight > 1 ? `${m.id},${m.weight}` : String(m.id))).join('/')} type resilient buckets ${NEXTHOP_BUCKETS} idle_timer ${NEXTHOP_IDLE_S}`
+    : `encap ip id ${n.encap!.vni} dst ${n.encap!.dst} via ${n.encap!.dst} dev ${VXLAN_DEV} onlink`;
+  return `nexthop replace id ${n.id} ${body} proto ${CIRRUS_PROTO}`;
+}
+
+/** Buckets of a floating IP's group, and how long a bucket must be idle before a new host takes it (TF ages flows out after 180 s). */
+export const NEXTHOP_BUCKETS = 128;
+export const NEXTHOP_IDLE_S = 180;
 
 function ruleCommand(op: 'add' | 'del', r: Rule): string {
   const selector = r.fwmark !== undefined

@@ -18,6 +18,16 @@
 //   clamp (forward, mangle): TCP MSS of forwarded SYNs to the route's MTU.
 //   host_in (input, filter): a workload reaches the host only for its services on the
 //         service addresses (ping, DNS, DHCP, metadata); nothing else of the host.
+//   nat_pre (prerouting, dstnat): a new connection to a floating IP with back ends here
+//         jumps to its `fip_<k>` chain, which picks one by a hash of the 5-tuple (conntrack
+//         pins the choice); from the overlay only local back ends, from local workloads
+//         local ones in proportion (the rest are routed to the other hosts' back ends).
+//   nat_route (prerouting, after dstnat): a connection remembers the mark (network) it
+//         started in (ct mark) and its replies are routed there; a translated packet is
+//         routed in its back end's network; a workload with a floating IP sends what its
+//         own network cannot route through the floating IP's network.
+//   nat_post (postrouting, srcnat): such packets leave with the floating IP as source; on a
+//         gateway, SNAT networks' packets to the outside are masqueraded.
 // `table arp cirrus`: drops ARP from a workload claiming an address or MAC not its own;
 // marks ARP requests by ingress interface (proxy ARP looks up the network's table).
 // A `layout_N` chain names the layout: a table of another one is replaced whole.
@@ -25,7 +35,7 @@
 import { createHash } from 'node:crypto';
 import type { AclRule, SgEntry } from '../../control/protocol.js';
 import type { HostState, NetworkState } from '../host-state.js';
-import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_PORT, markOf } from './names.js';
+import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_DEV, VXLAN_PORT, markOf } from './names.js';
 
 /** One family's table: maps and sets (element → value as nft writes them; '' for a set's) and policy chains (rule lines). */
 export interface NftTable {
@@ -53,6 +63,17 @@ const PORTS = 'ports';
 const GUARDED = 'guarded';
 const PORT_ADDRS = 'port_addrs';
 const SERVICE_ADDRS = 'service_addrs';
+/** Floating IPs: (mark . address) → its chain; (floating . back end address) → the back end's mark. */
+const FIP_DNAT = 'fip_dnat';
+const FIP_MARKS = 'fip_marks';
+/** Interfaces whose floating IP is also their source towards its network; that network's mark; the address. */
+const SNAT_PORTS = 'snat_ports';
+const SNAT_MARKS = 'snat_marks';
+const SNAT_ADDRS = 'snat_addrs';
+/** Gateway: the interface towards the outside; external networks' subnets → mark; SNAT networks' marks. */
+const OUTSIDE = 'outside';
+const PUBLIC_MARKS = 'public_marks';
+const MASQ_MARKS = 'masq_marks';
 
 /** Sets and maps by family: their declaration (a map's elements have values, a set's have none). */
 const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
@@ -68,6 +89,14 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
     [GUARDED]: 'set $ { type ifname; }',
     [PORT_ADDRS]: 'set $ { typeof iifname . ip saddr . ether saddr; flags interval; }',
     [SERVICE_ADDRS]: 'set $ { type ipv4_addr; }',
+    [FIP_DNAT]: 'map $ { typeof meta mark . ip daddr : verdict; }',
+    [FIP_MARKS]: 'map $ { typeof ct original ip daddr . ip daddr : meta mark; }',
+    [SNAT_PORTS]: 'set $ { type ifname; }',
+    [SNAT_MARKS]: 'map $ { type ifname : mark; }',
+    [SNAT_ADDRS]: 'map $ { typeof iifname . meta mark : ip saddr; }',
+    [OUTSIDE]: 'set $ { type ifname; }',
+    [PUBLIC_MARKS]: 'map $ { typeof ip daddr : meta mark; flags interval; }',
+    [MASQ_MARKS]: 'set $ { typeof meta mark; }',
   },
   arp: {
     [PORT_MARKS]: 'map $ { type ifname : mark; }',
@@ -76,7 +105,7 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
   },
 };
 
-const LAYOUT = 'layout_3';
+const LAYOUT = 'layout_4';
 const SPOOFED = 'counter drop comment "spoofed source"';
 
 /** Base chains (and fixed regular ones) by family: their presence tells the current layout from another. */
@@ -90,12 +119,16 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
       `iifname @${GUARDED} ip saddr 0.0.0.0 udp dport != 67 ${SPOOFED};`,
       `meta mark set iifname map @${PORT_MARKS};`,
       `fib daddr type local udp dport ${VXLAN_PORT} meta mark set @th,96,24 map @${VNI_MARKS};`,
+      `iifname @${OUTSIDE} meta mark set ip daddr map @${PUBLIC_MARKS};`,
+      // Masqueraded to the outside: the reply comes back unmarked, so the zone is the original direction's only.
+      `meta mark @${MASQ_MARKS} fib daddr . mark oifname @${OUTSIDE} ct original zone set meta mark map @${MARK_ZONES};`,
       `ct zone set meta mark map @${MARK_ZONES};`,
     ].join(' '),
     local_out: `type filter hook output priority raw; policy accept; ct zone set meta mark map @${MARK_ZONES};`,
     stateful: [
       'type filter hook forward priority filter; policy accept;',
       'ct state established,related accept; ct state invalid drop;',
+      `iifname @${OUTSIDE} meta mark 0 counter drop comment "from outside";`,
       `iifname vmap @${PORT_OUT}; iifname vmap @${PORT_SG_OUT};`,
       `oifname vmap @${PORT_IN}; oifname vmap @${PORT_SG_IN};`,
     ].join(' '),
@@ -109,6 +142,19 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
       'counter drop comment "host protection";',
     ].join(' '),
     host_in: `type filter hook input priority filter; policy accept; iifname @${PORTS} jump from_workload;`,
+    nat_pre: `type nat hook prerouting priority dstnat; policy accept; meta mark . ip daddr vmap @${FIP_DNAT};`,
+    nat_route: [
+      'type filter hook prerouting priority dstnat + 10; policy accept;',
+      'ct direction reply ct status snat,dnat ct mark != 0 meta mark set ct mark;',
+      'ct state new ct mark set meta mark;',
+      `ct direction original ct status dnat meta mark set ct original ip daddr . ip daddr map @${FIP_MARKS};`,
+      `ct direction original iifname @${SNAT_PORTS} fib daddr . mark type unreachable meta mark set iifname map @${SNAT_MARKS};`,
+    ].join(' '),
+    nat_post: [
+      'type nat hook postrouting priority srcnat; policy accept;',
+      `snat ip to iifname . meta mark map @${SNAT_ADDRS};`,
+      `oifname @${OUTSIDE} meta mark @${MASQ_MARKS} masquerade;`,
+    ].join(' '),
   },
   arp: {
     [LAYOUT]: '',
@@ -136,8 +182,8 @@ export const ifKey = (name: string): string => `"${name}"`;
 /**
  * Conntrack zones: networks that can talk (leaked into each other, directly or not) share
  * one, so that a connection's reply finds its entry; isolated networks have their own, so
- * overlapping addresses never share state. The zone is the component's smallest network id
- * (16 bits).
+ * overlapping addresses never share state; a floating IP joins its network to its local back
+ * ends'. The zone is the component's smallest network id (16 bits).
  */
 export function zonesOf(host: HostState): Map<string, number> {
   const parent = new Map(host.networks.map((n) => [n.uuid, n.uuid]));
@@ -145,7 +191,12 @@ export function zonesOf(host: HostState): Map<string, number> {
     while (parent.get(x) !== x) x = parent.get(x)!;
     return x;
   };
-  for (const { network, peer } of host.leaks) if (parent.has(network) && parent.has(peer)) parent.set(find(network), find(peer));
+  const join = (a: string, b: string) => {
+    if (parent.has(a) && parent.has(b)) parent.set(find(a), find(b));
+  };
+  for (const { network, peer } of host.leaks) join(network, peer);
+  // A floating IP's connections start in its network and end in its back end's.
+  for (const f of host.floatingIps ?? []) for (const b of f.local) join(f.network, b.port.network);
   const ids = new Map(host.networks.map((n) => [n.uuid, n.id]));
   const least = new Map<string, number>();
   for (const n of host.networks) {
@@ -213,9 +264,11 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
     portOut.set(ifKey(p.hostIf), `jump ${chainOut(n)}`);
     portIn.set(ifKey(p.hostIf), `jump ${chainIn(n)}`);
   }
+  const nat = natElements(host, chains);
   return {
     ip: {
       maps: new Map([
+        ...nat,
         [PORT_MARKS, portMarks],
         [PORT_OUT, portOut],
         [PORT_IN, portIn],
@@ -241,6 +294,68 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
       chains: new Map(),
     },
   };
+}
+
+/** The floating-IP and gateway sets and maps; adds the floating IPs' `fip_<k>` chains to `chains`. */
+function natElements(host: HostState, chains: Map<string, string[]>): [string, Map<string, string>][] {
+  const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
+  const mark = (network: string) => String(markOf(byUuid.get(network)!.table));
+  const fipDnat = new Map<string, string>();
+  const fipMarks = new Map<string, string>();
+  const snatPorts = new Map<string, string>();
+  const snatMarks = new Map<string, string>();
+  const snatAddrs = new Map<string, string>();
+  for (const f of host.floatingIps ?? []) {
+    if (!f.local.length) continue;
+    const name = fipChain(f.uuid);
+    chains.set(name, fipRules(f.local.map((b) => b.address), [...f.remote.values()].reduce((a, b) => a + b, 0), host.underlayIp !== undefined));
+    // Where the floating IP is routed: its network's table and those it is leaked into.
+    const holders = [f.network, ...host.leaks.filter((l) => l.peer === f.network).map((l) => l.network)];
+    for (const n of holders) fipDnat.set(`${mark(n)} . ${f.address}`, `jump ${name}`);
+    for (const b of f.local) fipMarks.set(`${f.address} . ${b.address}`, mark(b.port.network));
+    if (f.backends === 1) {
+      const ifname = ifKey(f.local[0]!.port.hostIf);
+      snatPorts.set(ifname, '');
+      snatMarks.set(ifname, mark(f.network));
+      snatAddrs.set(`${ifname} . ${mark(f.network)}`, f.address);
+    }
+  }
+  const outside = new Map<string, string>();
+  const publicMarks = new Map<string, string>();
+  const masqMarks = new Map<string, string>();
+  if (host.gateway) {
+    outside.set(ifKey(host.gateway.interface), '');
+    for (const n of host.networks) {
+      if (n.external) for (const cidr of n.subnets) publicMarks.set(cidr, String(markOf(n.table)));
+      if (n.snat) masqMarks.set(String(markOf(n.table)), '');
+    }
+  }
+  return [
+    [FIP_DNAT, fipDnat],
+    [FIP_MARKS, fipMarks],
+    [SNAT_PORTS, snatPorts],
+    [SNAT_MARKS, snatMarks],
+    [SNAT_ADDRS, snatAddrs],
+    [OUTSIDE, outside],
+    [PUBLIC_MARKS, publicMarks],
+    [MASQ_MARKS, masqMarks],
+  ];
+}
+
+export const FIP_CHAIN_PREFIX = 'fip_';
+const fipChain = (uuid: string) => `${FIP_CHAIN_PREFIX}${uuid.replace(/-/g, '').slice(0, 12)}`;
+
+/**
+ * A floating IP's choice among its back ends here (addresses), `remote` more being on other
+ * hosts: a hash of the connection's 5-tuple, pinned by conntrack. What arrives from the
+ * overlay was already sent to this host by the sender's choice: local back ends only.
+ */
+export function fipRules(local: string[], remote: number, overlay: boolean): string[] {
+  const hash = 'jhash ip saddr . ip daddr . meta l4proto . th sport . th dport';
+  const choose = (n: number) => `dnat ip to ${hash} mod ${n} map { ${local.map((a, i) => `${i} : ${a}`).join(', ')} }`;
+  if (remote <= 0) return [choose(local.length)];
+  // Hash values past the local back ends find no element: the rule ends and routing takes the packet elsewhere.
+  return [...(overlay ? [`iifname "${VXLAN_DEV}" ${choose(local.length)}`] : []), choose(local.length + remote)];
 }
 
 /** A verdict map standing for a block of rules (see aclChain). */

@@ -5,6 +5,9 @@ import type { Command } from 'commander';
 import { CliError } from '../client.js';
 import { DEFAULT_CONTROL_PORT } from '../../control/defaults.js';
 import { defaultTokenFile } from './control.js';
+import type { GatewayConfig } from '../../agent/host-state.js';
+import { isValidIfName } from '../../agent/dataplane/names.js';
+import { isIpv4 } from '../../util/ipv4.js';
 
 interface AgentCliOptions {
   host: string;
@@ -20,6 +23,8 @@ interface AgentCliOptions {
   controlCa?: string;
   controlCert?: string;
   controlKey?: string;
+  gatewayInterface?: string;
+  gatewayNexthop?: string;
 }
 
 /** "ws://a:5269,wss://b" → URLs (a bare HOST[:PORT] means ws://HOST:5269). */
@@ -34,6 +39,15 @@ export function parseControlUrls(text: string): string[] {
     }
   }
   return urls;
+}
+
+/** --gateway-interface and --gateway-nexthop go together. */
+export function parseGateway(ifname: string | undefined, nexthop: string | undefined): GatewayConfig | undefined {
+  if (ifname === undefined && nexthop === undefined) return undefined;
+  if (!ifname || !nexthop) throw new CliError('--gateway-interface and --gateway-nexthop go together');
+  if (!isValidIfName(ifname)) throw new CliError(`--gateway-interface: '${ifname}' is not an interface name`);
+  if (!isIpv4(nexthop)) throw new CliError(`--gateway-nexthop: '${nexthop}' is not an IPv4 address`);
+  return { interface: ifname, nexthop };
 }
 
 export function agentCommands(program: Command): void {
@@ -53,6 +67,8 @@ export function agentCommands(program: Command): void {
     .option('--control-ca <file>', 'CA of the control nodes\' certificates (wss://)')
     .option('--control-cert <file>', 'this agent\'s certificate, for control nodes that require one (mTLS)')
     .option('--control-key <file>', 'the certificate\'s key')
+    .option('--gateway-interface <ifname>', 'make this host a gateway: the interface towards the outside (external networks\' floating IPs are reached through it, SNAT networks leave through it)')
+    .option('--gateway-nexthop <address>', 'the outside router behind --gateway-interface')
     .action(async (opts: AgentCliOptions) => {
       const resync = Number(opts.resync);
       if (!(resync >= 1 && resync <= 3600)) throw new CliError(`--resync: '${opts.resync}' is not 1-3600 seconds`);
@@ -60,6 +76,7 @@ export function agentCommands(program: Command): void {
       const { startAgent } = await import('../../roles/agent.js');
       const { loadToken, readTls } = await import('../../control/auth.js');
       const urls = parseControlUrls(opts.control);
+      const gateway = parseGateway(opts.gatewayInterface, opts.gatewayNexthop);
       let token: string;
       let tls: ReturnType<typeof readTls>;
       try {
@@ -71,6 +88,7 @@ export function agentCommands(program: Command): void {
       const role = await startAgent({
         host: opts.host,
         ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}),
+        ...(gateway ? { gateway } : {}),
         control: { urls, token, tls },
         stateDir: opts.state,
         resyncMs: resync * 1000,

@@ -36,10 +36,11 @@ export function labCommands(program: Command): void {
       .description('build the lab or repair what is missing: underlay, server (API on 127.0.0.1:PORT), two control nodes, one agent per host; waits until all answer')
       .requiredOption('--hosts <n>', 'number of hosts, named h1..hN', integer)
       .option('--api-port <port>', 'API port on 127.0.0.1 (default 8082, or the port the lab already has)', integer)
+      .option('--gateway', 'also a gateway host gw and an outside namespace behind it (`lab exec outside -- CMD`): external networks\' floating IPs are reached from there, SNAT networks leave through it')
       .option('--demo', 'also build the demo topology: networks red and green, workloads service-1 (h1) and client-1 (h2) in red, green-1 (h2) in green'),
-  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; demo?: boolean }, cmd: Command) => {
+  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; demo?: boolean; gateway?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}) }, say);
+    const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}), ...(opts.gateway ? { gateway: true } : {}) }, say);
     if (opts.demo) {
       say('demo topology:');
       await buildDemo(ctx, state, say);

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { CliError } from '../client.js';
 import { contextOf } from '../context.js';
-import { projectFqName } from '../names.js';
+import { projectFqName, resolve } from '../names.js';
 import { addDeleteVerb, projectListQuery, readNamed } from './common.js';
 import { emit } from '../output.js';
 
@@ -30,10 +30,19 @@ function row(vn: Json): Json {
     gateways: subnets.map((s) => s.gateway),
     vni: props['vxlan_network_identifier'],
     policies: ((vn['network_policy_refs'] ?? []) as Json[]).map((p) => (p['to'] as string[]).at(-1)),
+    external: vn['router_external'] === true,
+    snat: vn['cirrus_snat'] === true,
   };
 }
 
-const COLUMNS = ['name', 'uuid', 'id', 'subnets', 'gateways', 'vni', 'policies'];
+const COLUMNS = ['name', 'uuid', 'id', 'subnets', 'gateways', 'vni', 'policies', 'external', 'snat'];
+
+/** on|off → boolean, for `network set`. */
+function onOff(flag: string, value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'on' || value === 'off') return value === 'on';
+  throw new CliError(`${flag}: '${value}' is not on or off`);
+}
 
 export function networkCommands(program: Command): void {
   const network = program.command('network').description('virtual networks');
@@ -86,6 +95,25 @@ export function networkCommands(program: Command): void {
       const r = row(vn);
       for (const c of COLUMNS) console.log(`${c.padEnd(10)} ${Array.isArray(r[c]) ? (r[c] as unknown[]).join(', ') || '-' : String(r[c] ?? '-')}`);
       console.log(`${'ports'.padEnd(10)} ${((vn['virtual_machine_interface_back_refs'] ?? []) as Json[]).length}`);
+    });
+
+  network
+    .command('set <network>')
+    .description('change a network: source NAT to the outside through the gateway (cirrus_snat), public (router_external)')
+    .option('--snat <on|off>', "its workloads open connections to the outside through the gateway, masqueraded; inbound stays closed")
+    .option('--external <on|off>', 'public network: its floating IPs are reachable from outside through the gateway')
+    .action(async (ref: string, opts: { snat?: string; external?: string }, cmd: Command) => {
+      const ctx = contextOf(cmd);
+      const props: Json = {};
+      const snat = onOff('--snat', opts.snat);
+      const external = onOff('--external', opts.external);
+      if (snat !== undefined) props['cirrus_snat'] = snat;
+      if (external !== undefined) props['router_external'] = external;
+      if (!Object.keys(props).length) throw new CliError('nothing to set: give --snat on|off or --external on|off');
+      const { uuid } = await resolve(ctx.api, 'virtual-network', ref, ctx.project);
+      await ctx.api.update('virtual-network', uuid, props);
+      const vn = await ctx.api.read('virtual-network', uuid);
+      emit(ctx.output, vn, [row(vn)], COLUMNS);
     });
 
   addDeleteVerb(network, 'virtual-network', 'delete a network (refused while ports or pools use it)');
