@@ -27,9 +27,9 @@ const FE = net('fe', 1, '10.1.0.0/24', [
 
 test('a chain per side: rules in order with their uuid and a counter, then the default (own network passes, others drop)', () => {
   assert.deepEqual(aclChain(FE, 'out').rules, [
-    'ip saddr 10.1.0.0/24 ip daddr 10.2.0.0/24 meta l4proto 6 th dport { 514, 600-610 } counter return comment "r1"',
+    'ip saddr 10.1.0.0/24 ct original ip daddr 10.2.0.0/24 meta l4proto 6 th dport { 514, 600-610 } counter return comment "r1"',
     'meta l4proto 1 counter drop comment "r2"',
-    'ip daddr { 10.1.0.0/24 } return',
+    'ct original ip daddr { 10.1.0.0/24 } return',
     'counter drop comment "default"',
   ], 'a rule that can match nothing (r3) is left out');
   assert.deepEqual(aclChain(FE, 'in').rules.slice(-2), ['ip saddr { 10.1.0.0/24 } return', 'counter drop comment "default"']);
@@ -110,13 +110,13 @@ test('a long run of rules differing in single values becomes one verdict map, fi
   ];
   const c = aclChain({ ...FE, acl }, 'out');
   assert.deepEqual(c.rules, [
-    'ip saddr 10.1.0.0/24 meta l4proto . ip daddr . th dport vmap @out_1_0 comment "11 rules"',
-    'ip saddr 10.1.0.0/24 ip daddr 10.1.0.0/24 meta l4proto 6 counter return comment "last"',
-    'ip daddr { 10.1.0.0/24 } return',
+    'ip saddr 10.1.0.0/24 meta l4proto . ct original ip daddr . th dport vmap @out_1_0 comment "11 rules"',
+    'ip saddr 10.1.0.0/24 ct original ip daddr 10.1.0.0/24 meta l4proto 6 counter return comment "last"',
+    'ct original ip daddr { 10.1.0.0/24 } return',
     'counter drop comment "default"',
   ]);
   assert.equal(c.maps.length, 1);
-  assert.equal(c.maps[0]!.declaration, 'typeof meta l4proto . ip daddr . th dport : verdict');
+  assert.equal(c.maps[0]!.declaration, 'typeof meta l4proto . ct original ip daddr . th dport : verdict');
   assert.equal(c.maps[0]!.elements.size, 10);
   assert.equal(c.maps[0]!.elements.get('6 . 172.16.0.3 . 20003'), 'drop');
   assert.equal(c.maps[0]!.elements.get('6 . 172.16.0.2 . 20002'), 'return');
@@ -125,7 +125,7 @@ test('a long run of rules differing in single values becomes one verdict map, fi
   const h = (rules: AclRule[]) => host([{ ...FE, acl: rules }], [port('cv-a', 'fe')]);
   const d = desiredNft(h(acl));
   const first = nftScript(d, { ip: 'missing', arp: 'missing' }, new Map());
-  assert.ok(first.lines.indexOf('  map out_1_0 { typeof meta l4proto . ip daddr . th dport : verdict; }') < first.lines.indexOf('  chain pol_out_1 {'));
+  assert.ok(first.lines.indexOf('  map out_1_0 { typeof meta l4proto . ct original ip daddr . th dport : verdict; }') < first.lines.indexOf('  chain pol_out_1 {'));
   const changed = acl.map((r): AclRule => (r.uuid === 'f2' ? { ...r, action: 'deny' } : r));
   const s = nftScript(desiredNft(h(changed)), { ip: asRead(d.ip), arp: asRead(d.arp) }, first.written);
   assert.deepEqual(s.lines, [

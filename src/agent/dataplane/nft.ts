@@ -24,8 +24,8 @@
 //         local ones in proportion (the rest are routed to the other hosts' back ends).
 //   nat_route (prerouting, after dstnat): a connection remembers the mark (network) it
 //         started in (ct mark) and its replies are routed there; a translated packet is
-//         routed in its back end's network; a workload with a floating IP sends what its
-//         own network cannot route through the floating IP's network.
+//         routed in its back end's network; a workload with a floating IP sends what is
+//         outside its own network (and those leaked into it) through the floating IP's.
 //   nat_post (postrouting, srcnat): such packets leave with the floating IP as source; on a
 //         gateway, SNAT networks' packets to the outside are masqueraded.
 // `table arp cirrus`: drops ARP from a workload claiming an address or MAC not its own;
@@ -66,12 +66,17 @@ const SERVICE_ADDRS = 'service_addrs';
 /** Floating IPs: (mark . address) → its chain; (floating . back end address) → the back end's mark. */
 const FIP_DNAT = 'fip_dnat';
 const FIP_MARKS = 'fip_marks';
-/** Interfaces whose floating IP is also their source towards its network; that network's mark; the address. */
+/** (floating IP . back end address) → its network's inward policy chain. */
+const FIP_IN = 'fip_in';
+/** Interfaces whose floating IP is also their source towards its network; what their own network reaches; that network's mark; the address. */
 const SNAT_PORTS = 'snat_ports';
+const SNAT_LOCAL = 'snat_local';
 const SNAT_MARKS = 'snat_marks';
 const SNAT_ADDRS = 'snat_addrs';
 /** Gateway: the interface towards the outside; external networks' subnets → mark; SNAT networks' marks. */
 const OUTSIDE = 'outside';
+/** The same interface as a route lookup's result (nft types them apart). */
+const OUTSIDE_ROUTE = 'outside_route';
 const PUBLIC_MARKS = 'public_marks';
 const MASQ_MARKS = 'masq_marks';
 
@@ -91,10 +96,13 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
     [SERVICE_ADDRS]: 'set $ { type ipv4_addr; }',
     [FIP_DNAT]: 'map $ { typeof meta mark . ip daddr : verdict; }',
     [FIP_MARKS]: 'map $ { typeof ct original ip daddr . ip daddr : meta mark; }',
+    [FIP_IN]: 'map $ { typeof ct original ip daddr . ip daddr : verdict; }',
     [SNAT_PORTS]: 'set $ { type ifname; }',
+    [SNAT_LOCAL]: 'set $ { typeof iifname . ip daddr; flags interval; }',
     [SNAT_MARKS]: 'map $ { type ifname : mark; }',
     [SNAT_ADDRS]: 'map $ { typeof iifname . meta mark : ip saddr; }',
     [OUTSIDE]: 'set $ { type ifname; }',
+    [OUTSIDE_ROUTE]: 'set $ { typeof fib daddr . mark oifname; }',
     [PUBLIC_MARKS]: 'map $ { typeof ip daddr : meta mark; flags interval; }',
     [MASQ_MARKS]: 'set $ { typeof meta mark; }',
   },
@@ -121,7 +129,7 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
       `fib daddr type local udp dport ${VXLAN_PORT} meta mark set @th,96,24 map @${VNI_MARKS};`,
       `iifname @${OUTSIDE} meta mark set ip daddr map @${PUBLIC_MARKS};`,
       // Masqueraded to the outside: the reply comes back unmarked, so the zone is the original direction's only.
-      `meta mark @${MASQ_MARKS} fib daddr . mark oifname @${OUTSIDE} ct original zone set meta mark map @${MARK_ZONES};`,
+      `meta mark @${MASQ_MARKS} fib daddr . mark oifname @${OUTSIDE_ROUTE} ct original zone set meta mark map @${MARK_ZONES};`,
       `ct zone set meta mark map @${MARK_ZONES};`,
     ].join(' '),
     local_out: `type filter hook output priority raw; policy accept; ct zone set meta mark map @${MARK_ZONES};`,
@@ -130,8 +138,11 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
       'ct state established,related accept; ct state invalid drop;',
       `iifname @${OUTSIDE} meta mark 0 counter drop comment "from outside";`,
       `iifname vmap @${PORT_OUT}; iifname vmap @${PORT_SG_OUT};`,
+      'ct status dnat jump to_floating;',
       `oifname vmap @${PORT_IN}; oifname vmap @${PORT_SG_IN};`,
     ].join(' '),
+    // Through a floating IP: the floating IP's network's policy (not the back end's) and the back end's groups.
+    to_floating: [`ct original ip daddr . ip daddr vmap @${FIP_IN};`, `oifname vmap @${PORT_SG_IN};`, 'accept;'].join(' '),
     clamp: 'type filter hook forward priority mangle; policy accept; tcp flags syn / syn,rst tcp option maxseg size set rt mtu;',
     from_workload: [
       'ct state established,related accept;',
@@ -148,7 +159,7 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
       'ct direction reply ct status snat,dnat ct mark != 0 meta mark set ct mark;',
       'ct state new ct mark set meta mark;',
       `ct direction original ct status dnat meta mark set ct original ip daddr . ip daddr map @${FIP_MARKS};`,
-      `ct direction original iifname @${SNAT_PORTS} fib daddr . mark type unreachable meta mark set iifname map @${SNAT_MARKS};`,
+      `ct direction original iifname @${SNAT_PORTS} iifname . ip daddr != @${SNAT_LOCAL} meta mark set iifname map @${SNAT_MARKS};`,
     ].join(' '),
     nat_post: [
       'type nat hook postrouting priority srcnat; policy accept;',
@@ -224,6 +235,18 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
   const serviceAddrs = new Map<string, string>();
   const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
   const zones = zonesOf(host);
+  /** A network's two policy chains and their rule maps, once. */
+  const policyChains = (n: NetworkState) => {
+    if (chains.has(chainOut(n))) return;
+    for (const [side, name] of [['out', chainOut(n)], ['in', chainIn(n)]] as const) {
+      const c = aclChain(n, side);
+      chains.set(name, c.rules);
+      for (const m of c.maps) {
+        ruleMaps.set(m.name, m.declaration);
+        ruleMapElements.set(m.name, m.elements);
+      }
+    }
+  };
   for (const n of host.networks) {
     markZones.set(String(markOf(n.table)), String(zones.get(n.uuid)));
     vniMarks.set(String(n.vni), String(markOf(n.table)));
@@ -251,24 +274,24 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
       portSgIn.set(ifname, `jump sg_in_${k}`);
     }
     if (!n.acl) continue;
-    if (!chains.has(chainOut(n))) {
-      for (const [side, name] of [['out', chainOut(n)], ['in', chainIn(n)]] as const) {
-        const c = aclChain(n, side);
-        chains.set(name, c.rules);
-        for (const m of c.maps) {
-          ruleMaps.set(m.name, m.declaration);
-          ruleMapElements.set(m.name, m.elements);
-        }
-      }
-    }
+    policyChains(n);
     portOut.set(ifKey(p.hostIf), `jump ${chainOut(n)}`);
     portIn.set(ifKey(p.hostIf), `jump ${chainIn(n)}`);
   }
   const nat = natElements(host, chains);
+  // Connections through a floating IP answer to its network's policy.
+  const fipIn = new Map<string, string>();
+  for (const f of host.floatingIps ?? []) {
+    const n = byUuid.get(f.network)!;
+    if (!n.acl) continue;
+    policyChains(n);
+    for (const b of f.local) fipIn.set(`${f.address} . ${b.address}`, `jump ${chainIn(n)}`);
+  }
   return {
     ip: {
       maps: new Map([
         ...nat,
+        [FIP_IN, fipIn],
         [PORT_MARKS, portMarks],
         [PORT_OUT, portOut],
         [PORT_IN, portIn],
@@ -303,6 +326,7 @@ function natElements(host: HostState, chains: Map<string, string[]>): [string, M
   const fipDnat = new Map<string, string>();
   const fipMarks = new Map<string, string>();
   const snatPorts = new Map<string, string>();
+  const snatLocal = new Map<string, string>();
   const snatMarks = new Map<string, string>();
   const snatAddrs = new Map<string, string>();
   for (const f of host.floatingIps ?? []) {
@@ -314,8 +338,12 @@ function natElements(host: HostState, chains: Map<string, string[]>): [string, M
     for (const n of holders) fipDnat.set(`${mark(n)} . ${f.address}`, `jump ${name}`);
     for (const b of f.local) fipMarks.set(`${f.address} . ${b.address}`, mark(b.port.network));
     if (f.backends === 1) {
-      const ifname = ifKey(f.local[0]!.port.hostIf);
+      const port = f.local[0]!.port;
+      const ifname = ifKey(port.hostIf);
       snatPorts.set(ifname, '');
+      // Its own network and those leaked into it take precedence (a network's SNAT does not).
+      const own = [port.network, ...host.leaks.filter((l) => l.network === port.network).map((l) => l.peer)];
+      for (const n of own) for (const cidr of byUuid.get(n)?.subnets ?? []) snatLocal.set(`${ifname} . ${cidr}`, '');
       snatMarks.set(ifname, mark(f.network));
       snatAddrs.set(`${ifname} . ${mark(f.network)}`, f.address);
     }
@@ -334,9 +362,11 @@ function natElements(host: HostState, chains: Map<string, string[]>): [string, M
     [FIP_DNAT, fipDnat],
     [FIP_MARKS, fipMarks],
     [SNAT_PORTS, snatPorts],
+    [SNAT_LOCAL, snatLocal],
     [SNAT_MARKS, snatMarks],
     [SNAT_ADDRS, snatAddrs],
     [OUTSIDE, outside],
+    [OUTSIDE_ROUTE, new Map(outside)],
     [PUBLIC_MARKS, publicMarks],
     [MASQ_MARKS, masqMarks],
   ];
@@ -368,7 +398,12 @@ export interface RuleMap {
 /** Blocks shorter than this stay rules: a map pays off for long lists. */
 const MAP_BLOCK_MIN = 8;
 type Field = 'protocol' | 'src' | 'dst' | 'dport';
-const KEY_EXPR: Record<Field, string> = { protocol: 'meta l4proto', src: 'ip saddr', dst: 'ip daddr', dport: 'th dport' };
+/**
+ * Rules judge the destination a connection was addressed to: through a floating IP that is
+ * the floating IP (in its network), not the back end it was translated to.
+ */
+const DADDR = 'ct original ip daddr';
+const KEY_EXPR: Record<Field, string> = { protocol: 'meta l4proto', src: 'ip saddr', dst: DADDR, dport: 'th dport' };
 
 /** The fields of a rule that are one value (a protocol, one address, one port), as nft writes them. */
 function exactFields(r: AclRule): Partial<Record<Field, string>> {
@@ -440,7 +475,7 @@ export function aclChain(n: NetworkState, side: 'out' | 'in'): { rules: string[]
     rules.push(`${rest}${key.map((f) => KEY_EXPR[f]).join(' . ')} vmap @${name} comment "${j - i} rules"`);
     i = j;
   }
-  if (n.subnets.length) rules.push(side === 'out' ? `ip daddr ${own} return` : `ip saddr ${own} return`);
+  if (n.subnets.length) rules.push(side === 'out' ? `${DADDR} ${own} return` : `ip saddr ${own} return`);
   rules.push('counter drop comment "default"');
   return { rules, maps };
 }
@@ -470,7 +505,7 @@ function aclMatch(r: AclRule): string | undefined {
   const range = ([lo, hi]: [number, number]) => (lo === hi ? String(lo) : `${lo}-${hi}`);
   let m = '';
   if (r.src) m += `ip saddr ${set(r.src)} `;
-  if (r.dst) m += `ip daddr ${set(r.dst)} `;
+  if (r.dst) m += `${DADDR} ${set(r.dst)} `;
   if (r.protocol !== undefined) m += `meta l4proto ${r.protocol} `;
   if (r.sports) m += `th sport ${set(r.sports.map(range))} `;
   if (r.dports) m += `th dport ${set(r.dports.map(range))} `;
