@@ -25,10 +25,10 @@ export class TestLab {
 
   readonly add = (w: string, host: string, network: string, ip: string) => this.cirrus('lab', 'workload', 'add', this.w(w), '--host', host, '--network', network, '--ip', ip, '--name', this.name);
 
-  async up(hosts: number): Promise<void> {
+  async up(hosts: number, opts: { gateway?: boolean } = {}): Promise<void> {
     const port = await freePort();
     this.api = `http://127.0.0.1:${port}`;
-    await this.cirrus('lab', 'up', '--hosts', String(hosts), '--name', this.name, '--api-port', String(port));
+    await this.cirrus('lab', 'up', '--hosts', String(hosts), '--name', this.name, '--api-port', String(port), ...(opts.gateway ? ['--gateway'] : []));
   }
 
   async down(): Promise<void> {
