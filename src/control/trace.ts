@@ -2,7 +2,8 @@
 // computations the control node and the agents use: the path (hosts, tunnel, VNI, route
 // leaking) and each check in the order the data plane applies them (the source network's
 // policies, the source's security groups, the destination network's policies, the
-// destination's security groups), with the rule that decides each.
+// destination's security groups), with the rule that decides each. A floating IP as the
+// destination: its network's policy, then each back end's groups.
 
 import type { StoredObject } from '../config/object.js';
 import type { ConfigView } from '../config/view.js';
@@ -49,7 +50,28 @@ export interface Trace {
   path: string[];
   checks: Check[];
   verdict: 'pass' | 'drop';
+  /** DST is a floating IP: its back ends (the destination is translated to one of them). */
+  nat?: { floatingIp: string; backends: Endpoint[] };
 }
+
+/** A floating IP by its address: an endpoint standing for it (in its pool network) and its back ends. */
+export function findFloating(view: ConfigView, address: string): { endpoint: Endpoint; backends: Endpoint[] } | string | undefined {
+  const fips = [...view.ofType('floating-ip')].map((c) => c.obj).filter((f) => f.props['floating_ip_address'] === address);
+  if (!fips.length) return undefined;
+  if (fips.length > 1) return `${address} is the address of ${fips.length} floating IPs (in different networks): give a port instead`;
+  const fip = fips[0]!;
+  const pool = view.get(fip.parent_uuid ?? '')?.obj;
+  const net = view.get(pool?.parent_uuid ?? '')?.obj;
+  if (!net) return `floating IP ${address} has no pool network`;
+  const backends = (fip.refs['virtual_machine_interface_refs'] ?? []).map((r) => findEndpoint(view, r.uuid)).filter((e): e is Endpoint => typeof e !== 'string');
+  return {
+    endpoint: { vmi: fip.uuid, name: `floating IP ${address}`, network: { uuid: net.uuid, name: net.fq_name.join(':'), vni: vniOf(net) }, address, groups: [], portSecurity: false },
+    backends,
+  };
+}
+
+const vniOf = (net: StoredObject): number =>
+  (net.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined)?.vxlan_network_identifier ?? AUTO_VNI_BASE + (net.props['virtual_network_network_id'] as number);
 
 /** An interface by uuid, fq_name (":"-joined) or its VM's name; its primary address must exist. */
 export function findEndpoint(view: ConfigView, ref: string): Endpoint | string {
@@ -68,7 +90,7 @@ export function findEndpoint(view: ConfigView, ref: string): Endpoint | string {
   const host = bindingHost(vmi);
   const router = host ? view.get(view.uuidByName('virtual-router', ['default-global-system-config', host]) ?? '')?.obj : undefined;
   const vtep = router?.props['virtual_router_ip_address'] as string | undefined;
-  const vni = (net.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined)?.vxlan_network_identifier ?? AUTO_VNI_BASE + (net.props['virtual_network_network_id'] as number);
+  const vni = vniOf(net);
   return {
     vmi: vmi.uuid,
     name: vmi.fq_name.join(':'),
@@ -98,7 +120,7 @@ export function ruleMatches(r: AclRule, src: string, dst: string, flow: Flow): b
   return !r.sports;
 }
 
-export function traceFlow(view: ConfigView, src: Endpoint, dst: Endpoint, flow: Flow): Trace {
+export function traceFlow(view: ConfigView, src: Endpoint, dst: Endpoint, flow: Flow, backends?: Endpoint[]): Trace {
   const path: string[] = [];
   const same = src.network.uuid === dst.network.uuid;
   const leaked = !same && (computeLeaks(view).get(src.network.uuid)?.has(dst.network.uuid) ?? false);
@@ -107,9 +129,15 @@ export function traceFlow(view: ConfigView, src: Endpoint, dst: Endpoint, flow: 
     return { src, dst, path, checks: [], verdict: 'drop' };
   }
   path.push(same ? `same network ${src.network.name}` : `route leaked from ${dst.network.name} into ${src.network.name} (their policies connect them)`);
-  if (!src.host || !dst.host) path.push(`${!src.host ? src.name : dst.name} is bound to no host: it is nowhere`);
-  else if (src.host === dst.host) path.push(`both on host ${src.host}: routed locally`);
-  else path.push(`${src.host} → ${dst.host}: VXLAN to ${dst.vtep ?? '(no underlay address: no tunnel)'} with VNI ${dst.network.vni}`);
+  const hop = (to: Endpoint, vni: number) => {
+    if (!src.host || !to.host) path.push(`${!src.host ? src.name : to.name} is bound to no host: it is nowhere`);
+    else if (src.host === to.host) path.push(`${backends ? `${to.name}: ` : ''}both on host ${src.host}: routed locally`);
+    else path.push(`${backends ? `${to.name}: ` : ''}${src.host} → ${to.host}: VXLAN to ${to.vtep ?? '(no underlay address: no tunnel)'} with VNI ${vni}`);
+  };
+  if (backends) {
+    path.push(backends.length > 1 ? `${dst.name} is an ECMP service address: each new connection picks one of ${backends.length} back ends by a hash of its 5-tuple` : backends.length ? `${dst.name} translates to ${backends[0]!.name}` : `${dst.name} has no back end: nothing answers`);
+    for (const b of backends) hop(b, dst.network.vni);
+  } else hop(dst, dst.network.vni);
   const checks: Check[] = [];
   const policies = (end: Endpoint, side: 'source' | 'destination') => {
     const net = view.get(end.network.uuid)!.obj;
@@ -136,8 +164,16 @@ export function traceFlow(view: ConfigView, src: Endpoint, dst: Endpoint, flow: 
   sg(src, 'egress');
   policies(dst, 'destination');
   sg(dst, 'ingress');
-  const verdict = checks.some((c) => c.verdict === 'drop') ? 'drop' : 'pass';
-  return { src, dst, path, checks, verdict };
+  const common = checks.some((c) => c.verdict === 'drop') ? 'drop' : 'pass';
+  if (!backends) return { src, dst, path, checks, verdict: common };
+  // Through a floating IP: the pool network's policy (above), then each back end's groups.
+  let open = 0;
+  for (const b of backends) {
+    const before = checks.length;
+    sg(b, 'ingress');
+    if (checks.slice(before).every((c) => c.verdict === 'pass')) open++;
+  }
+  return { src, dst, path, checks, verdict: common === 'pass' && open > 0 ? 'pass' : 'drop', nat: { floatingIp: dst.address, backends } };
 }
 
 function policyCheck(net: StoredObject, acl: AclRule[], src: string, dst: string, flow: Flow, side: 'source' | 'destination'): Check {

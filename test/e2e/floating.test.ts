@@ -192,6 +192,13 @@ test('an ECMP floating IP over 3 hosts: 300 new connections from another network
   for (const w of ['r1', 'r2', 'r3']) assert.ok((local.get(W(w)) ?? 0) >= 20, `from h1, ${w}: ${JSON.stringify([...local])}`);
 });
 
+test('cirrus trace explains a flow to a floating IP: the pool network, the back ends, the NAT', async () => {
+  const out = (await cirrus('trace', W('c2'), '10.96.0.10', '--proto', 'tcp', '--port', '8080')).stdout;
+  assert.match(out, /ECMP service address: each new connection picks one of 3 back ends/);
+  assert.match(out, /policies of default-domain:admin:svc \(destination side\)/);
+  assert.match(out, /verdict: pass; NAT: destination 10\.96\.0\.10 → 10\.61\.0\.11 .*10\.61\.0\.12 .*10\.61\.0\.13/);
+});
+
 test('long-lived connections stay on their back end as back ends are added and removed; a removed one takes no new connection', async () => {
   await reaches(W('c2'), '10.96.0.10', 8080);
   const holder = new Holder(W('c2'), '10.96.0.10', 8080, 20);
