@@ -67,7 +67,14 @@ next:
   bin/cirrus network create red --subnet 192.168.10.0/24
   bin/cirrus lab workload add w1 --host h1 --network red --ip 192.168.10.11${n}
   bin/cirrus lab workload add w2 --host h1 --network red --ip 192.168.10.12${n}
-  bin/cirrus lab exec w1${n} -- ping -c 3 192.168.10.12
+  bin/cirrus lab exec w1${n} -- ping -c 3 192.168.10.12${
+    state.gateway
+      ? `
+  bin/cirrus network create public --subnet 203.0.113.0/24 --external
+  bin/cirrus fip create --pool public --ip 203.0.113.10 --port w1
+  bin/cirrus lab exec outside${n} -- ping -c 3 203.0.113.10      # the outside, through the gateway`
+      : ''
+  }
   bin/cirrus lab status${n}
   bin/cirrus lab down${n}`);
   });
