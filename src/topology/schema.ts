@@ -72,7 +72,7 @@ export const WorkloadSpec = Strict(
     network: Ref('network'),
     address: Type.Optional(Type.String({ description: 'fixed address (allocated when omitted)' })),
     security_groups: Type.Optional(Type.Array(Ref('security group'))),
-    command: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: 'a program and its arguments, kept running in the workload' })),
+    command: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: 'a list: a program and its arguments (no shell), kept running in the workload' })),
   },
   'a lab workload',
 );
