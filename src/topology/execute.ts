@@ -6,7 +6,7 @@
 import { type ApiClient, CliError } from '../cli/client.js';
 import type { Say } from '../lab/up.js';
 import { CONTAINERS } from './model.js';
-import type { Plan, Step } from './plan.js';
+import type { Action, Plan, Step } from './plan.js';
 import { stepTitle } from './render.js';
 import { API_KINDS, type ApiKind, createBody, updateBody } from './resources.js';
 import { type LabTarget, createWorkload, deleteWorkload, replaceWorkload, updateWorkload } from './workloads.js';
@@ -19,7 +19,7 @@ export interface Executor {
   say: Say;
 }
 
-const PAST = { create: 'created', update: 'updated', replace: 'replaced', delete: 'deleted', unchanged: 'kept' } as const;
+const PAST: Record<Exclude<Action, 'unchanged'>, string> = { create: 'created', update: 'updated', replace: 'replaced', delete: 'deleted' };
 
 /** Runs the plan's changes; returns how many were made. */
 export async function execute(plan: Plan, x: Executor): Promise<number> {
@@ -27,9 +27,10 @@ export async function execute(plan: Plan, x: Executor): Promise<number> {
   let done = 0;
   for (const step of changes) {
     const title = stepTitle(step, x.project);
+    const action = step.action as keyof typeof PAST;
     try {
       const what = await run(step, x);
-      x.say(`  ${PAST[step.action]} ${what ?? title}${step.action === 'update' ? ` (${step.changes.map((c) => c.field).join(', ')})` : ''}`);
+      x.say(`  ${PAST[action]} ${what ?? title}${step.action === 'update' ? ` (${step.changes.map((c) => c.field).join(', ')})` : ''}`);
     } catch (e) {
       if (!(e instanceof CliError)) throw e;
       // A container still holding objects of others stays; it is not in the way of anything.

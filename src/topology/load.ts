@@ -57,7 +57,7 @@ export function parseTopology(text: string, file: string): LoadedTopology {
   const fail = (at: SpecPath, message: string): never => {
     throw new TopologyError(`${where(at)}: ${message}`);
   };
-  const data: unknown = doc.toJS({ maxAliasCount: 1000 });
+  const data: unknown = doc.toJS();
   if (data === null || data === undefined) throw new TopologyError(`${file}: the file is empty (see docs/topology.md)`);
   if (!validate(data)) {
     const errors = validate.errors!;
