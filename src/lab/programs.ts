@@ -23,6 +23,12 @@ export function startProgram(lab: string, workload: string, command: string[]): 
   return spawnDetached('ip', ['netns', 'exec', workload, ...command], workloadLog(lab, workload), workloadRunDir(lab, workload));
 }
 
+/** The program's directory and log (once the workload is gone). */
+export function removeProgramFiles(lab: string, workload: string): void {
+  fs.rmSync(workloadRunDir(lab, workload), { recursive: true, force: true });
+  fs.rmSync(workloadLog(lab, workload), { force: true });
+}
+
 function signal(pids: number[], sig: NodeJS.Signals): void {
   for (const pid of pids) {
     try {

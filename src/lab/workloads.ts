@@ -1,15 +1,13 @@
 // Workloads: namespaces attached through a host's agent by the same code as
 // `cirrus netns attach` / `detach`, against the lab's API, and recorded in the lab.
 
-import fs from 'node:fs';
 import { isValidNetns } from '../agent/dataplane/names.js';
 import { ApiClient, CliError } from '../cli/client.js';
 import { attach, detach } from '../cli/commands/netns.js';
 import type { CliContext } from '../cli/context.js';
 import { apiUrl } from './health.js';
-import type { KeyValue } from '../topology/ownership.js';
-import { WORKLOAD_IF, agentSocket, checkLabName, hostIndex, nameFlag, workloadLog, workloadRunDir } from './layout.js';
-import { programRunning, startProgram, stopProgram } from './programs.js';
+import { WORKLOAD_IF, agentSocket, checkLabName, hostIndex, nameFlag } from './layout.js';
+import { removeProgramFiles, startProgram, stopProgram } from './programs.js';
 import { deleteNetns, netnsExists } from './netns.js';
 import { type LabState, type WorkloadRecord, claimWorkload, forgetWorkload, readWorkload, requireState, updateWorkload } from './state.js';
 
@@ -28,7 +26,7 @@ export interface AddWorkload {
   network: string;
   ip?: string;
   /** Marks for its virtual-machine and port (topology files record their ownership so). */
-  annotations?: KeyValue[];
+  annotations?: { key: string; value: string }[];
   /** A program to keep running in it. */
   command?: string[];
 }
@@ -71,13 +69,7 @@ export async function addWorkload(ctx: CliContext, labName: string, req: AddWork
   return req.command?.length ? setWorkloadCommand(lab, req.name, req.command) : done;
 }
 
-/** Whether the workload's program runs. */
-export const commandRunning = (rec: WorkloadRecord): Promise<boolean> => programRunning(rec.name, rec.process);
-
-/**
- * Stops the workload's program, if it runs, and starts `command` (none: nothing) in its
- * namespace, in a directory of its own, its output going to a log.
- */
+/** Stops the workload's program, if it runs, and starts `command` (none: nothing). */
 export async function setWorkloadCommand(lab: string, name: string, command: string[]): Promise<WorkloadRecord> {
   const rec = readWorkload(lab, name);
   if (!rec) throw new CliError(`lab '${lab}' has no workload ${name}`);
@@ -105,8 +97,7 @@ export async function delWorkload(ctx: CliContext, labName: string, name: string
   }
   // The lab made the namespace (add refuses existing ones): it goes even if detach did not remove it.
   await deleteNetns(name);
-  fs.rmSync(workloadRunDir(state.name, name), { recursive: true, force: true });
-  fs.rmSync(workloadLog(state.name, name), { force: true });
+  removeProgramFiles(state.name, name);
   forgetWorkload(state.name, name);
   return rec;
 }

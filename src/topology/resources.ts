@@ -21,8 +21,10 @@ export const API_KINDS: Record<ApiKind, { type: TypeName; parentType: TypeName }
   'floating-ip': { type: 'floating-ip', parentType: 'floating-ip-pool' },
 };
 
-const list = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
-const fqText = (ref: Json): string => (ref['to'] as string[]).join(':');
+/** A list field of an API object (absent: empty). */
+export const list = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
+/** A reference's target as `DOMAIN:PROJECT:NAME`. */
+export const fqText = (ref: Json): string => (ref['to'] as string[]).join(':');
 const rulesOf = (entries: unknown): Json[] => list((entries as Json | undefined)?.['policy_rule']);
 
 function ipamSubnets(vn: Json): Json[] {

@@ -5,10 +5,12 @@
 import { type ApiClient, CliError } from '../cli/client.js';
 import type { CliContext } from '../cli/context.js';
 import { type LabState, readWorkload } from '../lab/state.js';
-import { addWorkload, commandRunning, delWorkload, setWorkloadCommand } from '../lab/workloads.js';
+import { programRunning } from '../lab/programs.js';
+import { addWorkload, delWorkload, setWorkloadCommand } from '../lab/workloads.js';
 import type { ActualObject, DesiredObject } from './model.js';
 import { ownerMark, ownerOf } from './ownership.js';
 import type { Step } from './plan.js';
+import { fqText, list } from './resources.js';
 
 type Json = Record<string, unknown>;
 
@@ -27,8 +29,6 @@ interface WorkloadBody {
   command: string[];
 }
 
-const list = (v: unknown): Json[] => (Array.isArray(v) ? (v as Json[]) : []);
-const fqText = (ref: Json): string => (ref['to'] as string[]).join(':');
 const short = (fq: string): string => fq.split(':').at(-1)!;
 
 async function readPort(api: ApiClient, uuid: string | undefined): Promise<Json | undefined> {
@@ -61,7 +61,7 @@ export async function readWorkloads(api: ApiClient, lab: LabTarget | undefined, 
               address: rec.address,
               security_groups: list(port['security_group_refs']).map(fqText).sort(),
               command: rec.command ?? [],
-              running: await commandRunning(rec),
+              running: await programRunning(rec.name, rec.process),
               attached: rec.status === 'attached',
             }
           : { attached: false };
