@@ -1,19 +1,20 @@
 // The first-run demo: `lab up --demo` applies examples/demo.yaml to the lab: its web server
 // answers from red and, through the pass-all policy, from green; a second run and a
-// plain `apply -f` of the same file change nothing; `lab down` removes it all, the web
-// server included. Uses the demo's fixed workload names (service-1, ...), so it needs them
-// free on this machine.
+// plain `apply -f` of the same file change nothing; the syslog seed example applies beside
+// it; `lab down` removes it all, the web server included. Uses the examples' fixed
+// workload names (service-1, fe-1, ...), so it needs them free on this machine.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { DEMO_FILE, demoWorkloads } from '../../src/lab/demo.js';
 import { processGroup } from '../../src/lab/processes.js';
 import { readWorkload } from '../../src/lab/state.js';
 import { pollUntil } from '../../src/util/poll.js';
-import { CIRRUS, freePort } from '../support/server.js';
+import { CIRRUS, REPO, freePort } from '../support/server.js';
 
 if (process.getuid?.() !== 0) throw new Error('test/e2e needs root: hosts are network namespaces');
 
@@ -26,7 +27,7 @@ after(async () => {
   await cirrus('lab', 'down', '--name', LAB).catch(() => undefined);
 });
 
-test('lab up --demo applies examples/demo.yaml, idempotently; service-1 serves red and green; lab down removes it', async () => {
+test('lab up --demo applies examples/demo.yaml, idempotently; service-1 serves red and green; the syslog example beside it; lab down removes it', async () => {
   const port = String(await freePort());
   const api = `http://127.0.0.1:${port}`;
   const first = await cirrus('lab', 'up', '--hosts', '2', '--demo', '--name', LAB, '--api-port', port);
@@ -55,6 +56,15 @@ test('lab up --demo applies examples/demo.yaml, idempotently; service-1 serves r
     fips['floating-ips'].map((f) => [f['floating-ip'].floating_ip_address, f['floating-ip'].virtual_machine_interface_refs.map((r) => r.to.at(-1))]),
     [['203.0.113.10', ['service-1-eth0']]],
   );
+
+  // The syslog seed example beside it, in its own project: logs pass, ssh does not.
+  const syslog = path.join(REPO, 'examples/syslog-management.yaml');
+  await cirrus('apply', '-f', syslog, '--lab', LAB);
+  const tcp = (port: number) =>
+    cirrus('lab', 'exec', 'fe-1', '--name', LAB, '--', 'python3', '-c', `import socket; socket.create_connection(('10.42.0.10', ${port}), timeout=1).sendall(b'<13>hi')`).then(() => true, () => false);
+  await pollUntil('fe-1 reaches syslog-1:514', async () => ((await tcp(514)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 200 });
+  assert.equal(await tcp(22), false, 'no ssh from the front end');
+  assert.match((await cirrus('delete', '-f', syslog, '--lab', LAB)).stdout, /deleted project default-domain:syslog/);
 
   const server = readWorkload(LAB, 'service-1')!.process!;
   await cirrus('lab', 'down', '--name', LAB);
