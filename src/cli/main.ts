@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './client.js';
 import { agentCommands } from './commands/agent.js';
+import { applyCommands } from './commands/apply.js';
 import { controlCommands } from './commands/control.js';
 import { sgCommands } from './commands/sg.js';
 import { traceCommands } from './commands/trace.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   agentCommands(program);
   netnsCommands(program);
   labCommands(program);
+  applyCommands(program);
   const overrideAll = (c: Command): void => {
     c.exitOverride();
     c.commands.forEach(overrideAll);

@@ -27,6 +27,9 @@ export const labDir = (lab: string): string => path.join(LAB_ROOT, lab);
 export const stateFile = (lab: string): string => path.join(labDir(lab), 'lab.json');
 export const workloadsDir = (lab: string): string => path.join(labDir(lab), 'workloads');
 export const serverDir = (lab: string): string => path.join(labDir(lab), 'server');
+/** A workload's program runs in a directory of its own (empty: an HTTP server started there shows nothing else), its output in a log beside it. */
+export const workloadRunDir = (lab: string, workload: string): string => path.join(labDir(lab), 'run', workload);
+export const workloadLog = (lab: string, workload: string): string => path.join(labDir(lab), 'run', `${workload}.log`);
 export const apiSocket = (lab: string): string => path.join(labDir(lab), 'api.sock');
 export const hostDir = (lab: string, host: string): string => path.join(labDir(lab), host);
 export const agentSocket = (lab: string, host: string): string => path.join(hostDir(lab, host), 'agent.sock');
@@ -72,4 +75,7 @@ export const underlayIp = (k: number): string => `10.254.0.${k}`;
 export const controlIp = (k: number): string => `10.254.0.${200 + k}`;
 /** The host's underlay interface, and the bridge port facing it in the fabric namespace (named after the host). */
 export const HOST_UPLINK = 'eth0';
+/** The interface every workload gets, and the name of its port in the API. */
+export const WORKLOAD_IF = 'eth0';
+export const workloadPortName = (workload: string): string => `${workload}-${WORKLOAD_IF}`;
 export const FABRIC_BRIDGE = 'br0';

@@ -50,6 +50,9 @@ export interface WorkloadRecord {
   address?: string;
   prefixLen?: number;
   mac?: string;
+  /** A program kept running in the workload (`lab workload add ... -- COMMAND`, topology files), and its process. */
+  command?: string[];
+  process?: ProcessRecord;
 }
 
 /** Writes through a temporary file and a rename: a crash never leaves half a file. */

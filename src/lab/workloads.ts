@@ -6,12 +6,10 @@ import { ApiClient, CliError } from '../cli/client.js';
 import { attach, detach } from '../cli/commands/netns.js';
 import type { CliContext } from '../cli/context.js';
 import { apiUrl } from './health.js';
-import { agentSocket, checkLabName, hostIndex, nameFlag } from './layout.js';
+import { WORKLOAD_IF, agentSocket, checkLabName, hostIndex, nameFlag } from './layout.js';
+import { removeProgramFiles, startProgram, stopProgram } from './programs.js';
 import { deleteNetns, netnsExists } from './netns.js';
 import { type LabState, type WorkloadRecord, claimWorkload, forgetWorkload, readWorkload, requireState, updateWorkload } from './state.js';
-
-/** The interface every workload gets. */
-const WORKLOAD_IF = 'eth0';
 
 /** The CLI context with the lab's API in place of $CIRRUS_API. */
 export function labContext(ctx: CliContext, state: LabState): CliContext {
@@ -27,6 +25,10 @@ export interface AddWorkload {
   host: string;
   network: string;
   ip?: string;
+  /** Marks for its virtual-machine and port (topology files record their ownership so). */
+  annotations?: { key: string; value: string }[];
+  /** A program to keep running in it. */
+  command?: string[];
 }
 
 export async function addWorkload(ctx: CliContext, labName: string, req: AddWorkload): Promise<WorkloadRecord> {
@@ -43,7 +45,13 @@ export async function addWorkload(ctx: CliContext, labName: string, req: AddWork
   if (!claimWorkload(lab, rec)) throw new CliError(`lab '${lab}' already has workload ${req.name}`);
   let port: Record<string, unknown>;
   try {
-    port = await attach(labContext(ctx, state), agentOf(state, req.host), { netns: req.name, network: req.network, ifname: WORKLOAD_IF, ...(req.ip ? { ip: req.ip } : {}) });
+    port = await attach(labContext(ctx, state), agentOf(state, req.host), {
+      netns: req.name,
+      network: req.network,
+      ifname: WORKLOAD_IF,
+      ...(req.ip ? { ip: req.ip } : {}),
+      ...(req.annotations ? { annotations: req.annotations } : {}),
+    });
   } catch (e) {
     forgetWorkload(lab, req.name); // attach undid its own work
     throw e;
@@ -58,13 +66,29 @@ export async function addWorkload(ctx: CliContext, labName: string, req: AddWork
     mac: String(port['mac']),
   };
   updateWorkload(lab, done);
-  return done;
+  return req.command?.length ? setWorkloadCommand(lab, req.name, req.command) : done;
+}
+
+/** Stops the workload's program, if it runs, and starts `command` (none: nothing). */
+export async function setWorkloadCommand(lab: string, name: string, command: string[]): Promise<WorkloadRecord> {
+  const rec = readWorkload(lab, name);
+  if (!rec) throw new CliError(`lab '${lab}' has no workload ${name}`);
+  await stopProgram(name, rec.process);
+  const { process: _stopped, command: _old, ...rest } = rec;
+  const next: WorkloadRecord = rest;
+  if (command.length) {
+    next.command = command;
+    next.process = startProgram(lab, name, command);
+  }
+  updateWorkload(lab, next);
+  return next;
 }
 
 export async function delWorkload(ctx: CliContext, labName: string, name: string): Promise<WorkloadRecord> {
   const state = requireState(checkLabName(labName));
   const rec = readWorkload(state.name, name);
   if (!rec) throw new CliError(`lab '${state.name}' has no workload ${name}`);
+  await stopProgram(name, rec.process);
   try {
     await detach(labContext(ctx, state), agentOf(state, rec.host), name);
   } catch (e) {
@@ -73,6 +97,7 @@ export async function delWorkload(ctx: CliContext, labName: string, name: string
   }
   // The lab made the namespace (add refuses existing ones): it goes even if detach did not remove it.
   await deleteNetns(name);
+  removeProgramFiles(state.name, name);
   forgetWorkload(state.name, name);
   return rec;
 }
