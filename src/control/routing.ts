@@ -14,6 +14,7 @@ import { GroupIndex } from './groups.js';
 import { bindingHost, primaryIp } from './interfaces.js';
 import { type Leaks, computeLeaks } from './leaks.js';
 import { type Entry, type EntryValue, type NetworkEntry, type PortEntry, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
+import { dhcpEntry } from './dhcp.js';
 import { groupsOf } from './sg.js';
 
 /** An entry with its serialisation (computed once, compared and sent many times). */
@@ -347,7 +348,7 @@ export class RoutingEngine {
         vtepOf.set(host, ip && isIpv4(ip) ? ip : undefined);
       }
       const vtep = vtepOf.get(host);
-      if (vtep) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep }) });
+      if (vtep) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep, ...(port.vm ? { name: port.vm.name } : {}) }) });
     }
     return { ...(info ? { info } : {}), ports, routes, contributors };
   }
@@ -373,6 +374,7 @@ export class RoutingEngine {
     const pairs = allowedPairs(vmi);
     const security = (vmi.props['port_security_enabled'] ?? this.view.get(network)?.obj.props['port_security_enabled']) !== false;
     const groups = security ? groupsOf(vmi) : [];
+    const dhcp = dhcpEntry(this.view.get(network)?.obj, subnet);
     return {
       ...base,
       mac,
@@ -382,6 +384,7 @@ export class RoutingEngine {
       ...(pairs.length ? { allowedAddressPairs: pairs } : {}),
       ...(groups.length ? { securityGroups: groups } : {}),
       ...(security ? {} : { portSecurity: false }),
+      ...(dhcp ? { dhcp } : {}),
     };
   }
 }

@@ -17,7 +17,8 @@
 //         Each check returns when it passes and drops when it does not.
 //   clamp (forward, mangle): TCP MSS of forwarded SYNs to the route's MTU.
 //   host_in (input, filter): a workload reaches the host only for its services on the
-//         service addresses (ping, DNS, DHCP, metadata); nothing else of the host.
+//         service addresses (ping, DNS, DHCP, metadata); nothing else of the host. DHCP and
+//         DNS over UDP end here: the agent's packet tap has answered them already.
 // `table arp cirrus`: drops ARP from a workload claiming an address or MAC not its own;
 // marks ARP requests by ingress interface (proxy ARP looks up the network's table).
 // A `layout_N` chain names the layout: a table of another one is replaced whole.
@@ -76,7 +77,7 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
   },
 };
 
-const LAYOUT = 'layout_3';
+const LAYOUT = 'layout_4';
 const SPOOFED = 'counter drop comment "spoofed source"';
 
 /** Base chains (and fixed regular ones) by family: their presence tells the current layout from another. */
@@ -103,8 +104,11 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
     from_workload: [
       'ct state established,related accept;',
       `ip daddr @${SERVICE_ADDRS} icmp type echo-request accept;`,
-      `ip daddr @${SERVICE_ADDRS} meta l4proto { tcp, udp } th dport 53 accept;`,
-      'udp sport 68 udp dport 67 accept;',
+      // The agent's packet tap answers DHCP and DNS over UDP before the IP stack sees them
+      // (services/): here they end, silently (no listener: the stack would say "port unreachable").
+      `ip daddr @${SERVICE_ADDRS} udp dport 53 drop;`,
+      'udp sport 68 udp dport 67 drop;',
+      `ip daddr @${SERVICE_ADDRS} tcp dport 53 accept;`,
       'ip daddr 169.254.169.254 tcp dport 80 accept;',
       'counter drop comment "host protection";',
     ].join(' '),
