@@ -19,6 +19,7 @@ import { run } from '../src/agent/dataplane/kernel.js';
 import { ApiClient } from '../src/cli/client.js';
 import { attach } from '../src/cli/commands/netns.js';
 import { agentSocket } from '../src/lab/layout.js';
+import { pollUntil } from '../src/util/poll.js';
 import { CIRRUS, REPO, freePort } from '../test/support/server.js';
 import { cpuSeconds } from './support/cpu.js';
 import { flagNumber, flagSet } from './support/flags.js';
@@ -79,7 +80,8 @@ async function main(): Promise<void> {
         const t1 = performance.now();
         await must('ip', ['netns', 'exec', ns, 'dhclient', '-1', '-sf', path.join(REPO, 'lib/dhclient-script'), ...files, 'eth0']);
         const t2 = performance.now();
-        daemons.push(Number(fs.readFileSync(path.join(dir, `${ns}.pid`), 'utf8')));
+        // The daemon writes its pid file just after dhclient -1 returned.
+        daemons.push(await pollUntil(`${ns}'s dhclient pid file`, () => Number(fs.existsSync(path.join(dir, `${ns}.pid`)) ? fs.readFileSync(path.join(dir, `${ns}.pid`), 'utf8') : 0) || undefined, { timeoutMs: 5_000, intervalMs: 10 }));
         if (!/inet 10\.202\./.test(await must('ip', ['-n', ns, '-4', 'addr', 'show', 'eth0']))) throw new Error(`${ns}: no address after dhclient`);
         timings[mode].attach.add(t1 - t0);
         timings[mode].dhclient.add(t2 - t1);

@@ -79,6 +79,7 @@ test("the seed's manual steps: veth pair, TF port API add with system-name veth1
   fs.mkdirSync(`/etc/netns/${NS}`, { recursive: true });
   fs.writeFileSync(`/etc/netns/${NS}/resolv.conf`, '');
   await run('ip', ['netns', 'exec', NS, 'dhclient', '-1', '-sf', path.join(LIB, 'dhclient-script'), '-pf', path.join(tmp, 'pid'), '-lf', path.join(tmp, 'leases'), 'veth0'], { timeout: 30_000 });
+  await pollUntil("dhclient's pid file", () => fs.existsSync(path.join(tmp, 'pid')) || undefined, { timeoutMs: 5_000, intervalMs: 10 }); // written by the daemon just after -1 returned
   assert.match((await run('ip', ['-n', NS, '-4', 'addr', 'show', 'veth0'])).stdout, new RegExp(`inet ${address.replace(/\./g, '\\.')}/24`));
   assert.match((await run('ip', ['-n', NS, 'route'])).stdout, /default via 10\.66\.0\.1 dev veth0/);
   // The seed checks the interface in the agent's introspect.
