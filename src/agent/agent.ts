@@ -12,6 +12,7 @@ import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
 import { type GatewayConfig, type HostState, type PortState, computeHostState } from './host-state.js';
 import { type PortRegistration, PortRegistry } from './ports/registry.js';
+import { AgentServices, type ServiceOptions } from './services/services.js';
 
 export interface AgentOptions {
   /** This host's name (its virtual-router is default-global-system-config:<host>). */
@@ -27,6 +28,8 @@ export interface AgentOptions {
   /** Full resync period. */
   resyncMs?: number;
   kernel?: Kernel;
+  /** DHCP and DNS for the workloads (services/). */
+  services?: ServiceOptions;
 }
 
 export interface PortStatus {
@@ -41,6 +44,7 @@ export class Agent {
   readonly registry: PortRegistry;
   readonly control: ControlClient;
   readonly metrics = new Registry();
+  readonly services: AgentServices;
   private readonly reconciler: Reconciler;
   private readonly kernel: Kernel;
   private hostState: HostState | undefined;
@@ -63,6 +67,7 @@ export class Agent {
     this.control = new ControlClient({ ...opts.control, host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}), ...(opts.gateway ? { gateway: true } : {}), stateFile: path.join(opts.stateDir, 'control-document.json') });
     this.kernel = opts.kernel ?? new LinuxKernel();
     this.reconciler = new Reconciler(this.kernel);
+    this.services = new AgentServices(() => this.control.doc, opts.services ?? {}, this.metrics);
     const registers = [this.metrics];
     this.m = {
       reconciles: new Counter({ name: 'cirrus_agent_reconciles_total', help: 'Reconcile passes', registers }),
@@ -91,9 +96,13 @@ export class Agent {
   }
 
   start(): void {
-    this.control.on('change', () => this.schedule());
+    this.control.on('change', () => {
+      this.services.documentChanged();
+      this.schedule();
+    });
     this.control.on('status', () => this.m.sessions.set(this.control.status().filter((s) => s.synced).length));
     this.publishPorts();
+    this.services.start();
     this.control.start();
     this.timer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 10_000);
     this.watchKernel();
@@ -105,6 +114,7 @@ export class Agent {
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     this.monitor?.kill();
+    this.services.stop();
     while (this.running) await this.reconciled(this.requested);
     this.kernel.close();
   }
@@ -209,6 +219,7 @@ export class Agent {
     // Without a document the desired state is unknown: touch nothing (keep forwarding).
     if (!doc) return;
     const host = computeHostState(doc, this.registry.list(), { host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}), ...(this.opts.gateway ? { gateway: this.opts.gateway } : {}) });
+    this.services.setPorts(host.ports);
     const end = this.m.duration.startTimer();
     try {
       this.last = await this.reconciler.reconcile(host);

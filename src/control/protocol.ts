@@ -53,6 +53,22 @@ export const NetworkEntry = Type.Object({
 });
 export type NetworkEntry = Static<typeof NetworkEntry>;
 
+/** What the agent's DHCP server gives an interface beyond its address and gateway: from its subnet. */
+export const DhcpEntry = Type.Object({
+  /** enable_dhcp false: the agent does not answer. */
+  disabled: Type.Optional(Type.Literal(true)),
+  /** The subnet's DNS (service) address. */
+  dns: Type.Optional(Ipv4),
+  /** From dhcp_option_list: lease time (51), DNS servers (6), domain name (15), MTU (26). */
+  leaseTime: Type.Optional(Type.Integer({ minimum: 1, maximum: 0xffffffff })),
+  dnsServers: Type.Optional(Type.Array(Ipv4)),
+  domainName: Type.Optional(Type.String({ maxLength: 253 })),
+  mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535 })),
+  /** host_routes (option 121). */
+  routes: Type.Optional(Type.Array(Type.Object({ prefix: Cidr, nextHop: Ipv4 }))),
+});
+export type DhcpEntry = Static<typeof DhcpEntry>;
+
 export const PortEntry = Type.Object({
   vmiUuid: Type.String(),
   network: Type.String(),
@@ -71,6 +87,7 @@ export const PortEntry = Type.Object({
   project: Type.Optional(Type.String()),
   /** Why the interface cannot be plumbed yet (its configuration is incomplete). */
   pending: Type.Optional(Type.String()),
+  dhcp: Type.Optional(DhcpEntry),
 });
 export type PortEntry = Static<typeof PortEntry>;
 
@@ -83,7 +100,8 @@ export const SgEntry = Type.Object({
 });
 export type SgEntry = Static<typeof SgEntry>;
 
-export const RouteEntry = Type.Object({ network: Type.String(), address: Ipv4, vtep: Ipv4 });
+/** `name`: the instance (virtual machine) the address belongs to, for the agents' DNS. */
+export const RouteEntry = Type.Object({ network: Type.String(), address: Ipv4, vtep: Ipv4, name: Type.Optional(Type.String()) });
 export type RouteEntry = Static<typeof RouteEntry>;
 
 /** A back end of a floating IP: an interface, its address and network, and its host's underlay address. */

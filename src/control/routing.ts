@@ -14,6 +14,7 @@ import { GroupIndex } from './groups.js';
 import { bindingHost, primaryIp } from './interfaces.js';
 import { type Leaks, computeLeaks } from './leaks.js';
 import { type Entry, type EntryValue, type FloatingBackend, type NetworkEntry, type PortEntry, floatingKey, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
+import { dhcpEntry } from './dhcp.js';
 import { groupsOf } from './sg.js';
 
 /** An entry with its serialisation (computed once, compared and sent many times). */
@@ -354,7 +355,7 @@ export class RoutingEngine {
       list.push([portKey(vmi.uuid), rec(port)]);
       if (port.pending || !port.address) continue;
       const at = vtep(host);
-      if (at) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep: at }) });
+      if (at) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep: at, ...(port.vm ? { name: port.vm.name } : {}) }) });
     }
     this.floatingIps(n, contributors, ports, routes, vtep);
     if (info && (external || snat)) {
@@ -443,6 +444,7 @@ export class RoutingEngine {
     const pairs = allowedPairs(vmi);
     const security = (vmi.props['port_security_enabled'] ?? this.view.get(network)?.obj.props['port_security_enabled']) !== false;
     const groups = security ? groupsOf(vmi) : [];
+    const dhcp = dhcpEntry(this.view.get(network)?.obj, subnet);
     return {
       ...base,
       mac,
@@ -452,6 +454,7 @@ export class RoutingEngine {
       ...(pairs.length ? { allowedAddressPairs: pairs } : {}),
       ...(groups.length ? { securityGroups: groups } : {}),
       ...(security ? {} : { portSecurity: false }),
+      ...(dhcp ? { dhcp } : {}),
     };
   }
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { pollUntil } from '../util/poll.js';
 import { checkLabName, isLabNetns, labDir } from './layout.js';
 import { deleteNetns, listNetns, netnsExists, netnsPids } from './netns.js';
+import { removeNetnsEtc } from './netns-etc.js';
 import { AGENT_GRACE_MS, type ProcessRecord, type StopResult, pidAlive, stopProcess } from './processes.js';
 import { stopProgram } from './programs.js';
 import { listWorkloads, readState, withLabLock } from './state.js';
@@ -52,6 +53,7 @@ export async function labDown(name: string, say: Say): Promise<DownResult> {
     const namespaces = [...new Set([...recorded, ...listNetns().filter((ns) => isLabNetns(lab, ns))])];
     const inside: DownResult['strangers'] = [];
     for (const ns of namespaces) {
+      removeNetnsEtc(ns);
       if (!netnsExists(ns)) continue;
       const pids = await netnsPids(ns);
       if (pids.length) inside.push({ netns: ns, pids });

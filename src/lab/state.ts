@@ -45,6 +45,8 @@ export interface WorkloadRecord {
   /** "adding" until the attach completed: a crash in between leaves a record `lab down` still finds. */
   status: 'adding' | 'attached';
   createdAt: string;
+  /** Its address comes from its own DHCP client. */
+  dhcp?: boolean;
   vmiUuid?: string;
   hostIf?: string;
   address?: string;

@@ -393,11 +393,24 @@ test('a port is a p/ entry on its host and a route to its host elsewhere', () =>
   const cfg = new Config([red(), router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('b', RED, 'h2', '10.1.0.11')]);
   const e = new RoutingEngine(cfg.view);
   const h1 = new Map(e.entries('h1'));
-  assert.deepEqual(h1.get('p/a'), { vmiUuid: 'a', network: RED, project: 'proj', mac: '02:00:00:00:00:0a', address: '10.1.0.10', prefixLen: 24, gateway: '10.1.0.1' });
+  assert.deepEqual(h1.get('p/a'), { vmiUuid: 'a', network: RED, project: 'proj', mac: '02:00:00:00:00:0a', address: '10.1.0.10', prefixLen: 24, gateway: '10.1.0.1', dhcp: { dns: '10.1.0.2' } });
   assert.deepEqual(h1.get('r/net-red/10.1.0.11'), { network: RED, address: '10.1.0.11', vtep: '192.168.0.2' });
   assert.equal(h1.has('r/net-red/10.1.0.10'), false, 'no route to its own port');
   assert.deepEqual(keys(e.entries('h2')), ['n/net-red', 'p/b', 'r/net-red/10.1.0.10']);
   assert.deepEqual(new Map(e.entries('h2')).get('r/net-red/10.1.0.10'), { network: RED, address: '10.1.0.10', vtep: '192.168.0.1' });
+});
+
+test("a route names its instance (for the agents' DNS) and follows a rename; a port carries its subnet's DHCP additions", () => {
+  const dhcpRed = network(RED, 'red', { id: 1, prefix: '10.1.0' });
+  const subnet = (dhcpRed.refs['network_ipam_refs']![0]!.attr as { ipam_subnets: Record<string, unknown>[] }).ipam_subnets[0]!;
+  Object.assign(subnet, { enable_dhcp: false, host_routes: { route: [{ prefix: '10.9.0.0/16', next_hop: '10.1.0.1' }] }, dhcp_option_list: { dhcp_option: [{ dhcp_option_name: '51', dhcp_option_value: '600' }, { dhcp_option_name: 'domain-name', dhcp_option_value: 'Lab.Example' }] } });
+  const cfg = new Config([dhcpRed, router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), vm('vm-b', 'web-b'), vmi('a', { net: RED, host: 'h1' }), iip('a-ip', 'a', RED, '10.1.0.10'), vmi('b', { net: RED, host: 'h2', vm: 'vm-b' }), iip('b-ip', 'b', RED, '10.1.0.11')]);
+  const e = new RoutingEngine(cfg.view);
+  const h1 = new Map(e.entries('h1'));
+  assert.deepEqual(h1.get('r/net-red/10.1.0.11'), { network: RED, address: '10.1.0.11', vtep: '192.168.0.2', name: 'web-b' });
+  assert.deepEqual((h1.get('p/a') as { dhcp?: unknown }).dhcp, { disabled: true, dns: '10.1.0.2', leaseTime: 600, domainName: 'lab.example', routes: [{ prefix: '10.9.0.0/16', nextHop: '10.1.0.1' }] });
+  const d = e.update(cfg.change([vm('vm-b', 'api-b')]));
+  assert.deepEqual(d.get('h1'), { set: [['r/net-red/10.1.0.11', { network: RED, address: '10.1.0.11', vtep: '192.168.0.2', name: 'api-b' }]], del: [] });
 });
 
 test('no route to a host without a virtual-router, until its router appears', () => {

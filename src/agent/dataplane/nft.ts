@@ -17,7 +17,8 @@
 //         Each check returns when it passes and drops when it does not.
 //   clamp (forward, mangle): TCP MSS of forwarded SYNs to the route's MTU.
 //   host_in (input, filter): a workload reaches the host only for its services on the
-//         service addresses (ping, DNS, DHCP, metadata); nothing else of the host.
+//         service addresses (ping, DNS, DHCP, metadata); nothing else of the host. DHCP and
+//         DNS over UDP end here: the agent's packet tap has answered them already.
 //   nat_pre (prerouting, dstnat): a new connection to a floating IP with back ends here
 //         jumps to its `fip_<k>` chain, which picks one by a hash of the 5-tuple (conntrack
 //         pins the choice); from the overlay only local back ends, from local workloads
@@ -113,7 +114,7 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
   },
 };
 
-const LAYOUT = 'layout_4';
+const LAYOUT = 'layout_5';
 const SPOOFED = 'counter drop comment "spoofed source"';
 
 /** Base chains (and fixed regular ones) by family: their presence tells the current layout from another. */
@@ -147,8 +148,11 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
     from_workload: [
       'ct state established,related accept;',
       `ip daddr @${SERVICE_ADDRS} icmp type echo-request accept;`,
-      `ip daddr @${SERVICE_ADDRS} meta l4proto { tcp, udp } th dport 53 accept;`,
-      'udp sport 68 udp dport 67 accept;',
+      // The agent's packet tap answers DHCP and DNS over UDP before the IP stack sees them
+      // (services/): here they end, silently (no listener: the stack would say "port unreachable").
+      `ip daddr @${SERVICE_ADDRS} udp dport 53 drop;`,
+      'udp sport 68 udp dport 67 drop;',
+      `ip daddr @${SERVICE_ADDRS} tcp dport 53 accept;`,
       'ip daddr 169.254.169.254 tcp dport 80 accept;',
       'counter drop comment "host protection";',
     ].join(' '),

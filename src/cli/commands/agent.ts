@@ -4,6 +4,8 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { CliError } from '../client.js';
 import { DEFAULT_CONTROL_PORT } from '../../control/defaults.js';
+import { DEFAULT_DNS_SUFFIX, dnsLabel } from '../../agent/services/dns-names.js';
+import { DEFAULT_SERVICE_RATE } from '../../agent/services/rate-limit.js';
 import { defaultTokenFile } from './control.js';
 import type { GatewayConfig } from '../../agent/host-state.js';
 import { isValidIfName } from '../../agent/dataplane/names.js';
@@ -25,6 +27,8 @@ interface AgentCliOptions {
   controlKey?: string;
   gatewayInterface?: string;
   gatewayNexthop?: string;
+  dnsDomain: string;
+  serviceRate: string;
 }
 
 /** "ws://a:5269,wss://b" → URLs (a bare HOST[:PORT] means ws://HOST:5269). */
@@ -69,9 +73,15 @@ export function agentCommands(program: Command): void {
     .option('--control-key <file>', 'the certificate\'s key')
     .option('--gateway-interface <ifname>', 'make this host a gateway: the interface towards the outside (external networks\' floating IPs are reached through it, SNAT networks leave through it)')
     .option('--gateway-nexthop <address>', 'the outside router behind --gateway-interface')
+    .option('--dns-domain <suffix>', 'DNS suffix of instance names: <vm>.<network>.<project>.<suffix>', DEFAULT_DNS_SUFFIX)
+    .option('--service-rate <pps>', 'DHCP and DNS packets per second accepted from each workload interface, per service', String(DEFAULT_SERVICE_RATE))
     .action(async (opts: AgentCliOptions) => {
       const resync = Number(opts.resync);
       if (!(resync >= 1 && resync <= 3600)) throw new CliError(`--resync: '${opts.resync}' is not 1-3600 seconds`);
+      const rate = Number(opts.serviceRate);
+      if (!(Number.isInteger(rate) && rate >= 1 && rate <= 1_000_000)) throw new CliError(`--service-rate: '${opts.serviceRate}' is not 1-1000000 packets per second`);
+      const dnsSuffix = opts.dnsDomain.toLowerCase().replace(/\.$/, '');
+      if (!dnsSuffix.split('.').every((l) => dnsLabel(l) !== undefined)) throw new CliError(`--dns-domain: '${opts.dnsDomain}' is not a domain name`);
       const { parseListen } = await import('../../roles/api.js');
       const { startAgent } = await import('../../roles/agent.js');
       const { loadToken, readTls } = await import('../../control/auth.js');
@@ -92,6 +102,7 @@ export function agentCommands(program: Command): void {
         control: { urls, token, tls },
         stateDir: opts.state,
         resyncMs: resync * 1000,
+        services: { dnsSuffix, rate },
         portApi: parseListen(opts.portApi),
         ...(opts.portSocket ? { portSocket: opts.portSocket } : {}),
         introspect: parseListen(opts.introspect),

@@ -89,12 +89,14 @@ next:
       .description('create namespace WORKLOAD on a host and attach it to a network (as netns attach does); prints its address. COMMAND: a program kept running in it (stopped with the workload)')
       .requiredOption('--host <host>', 'the host whose agent plumbs it (h1..hN)')
       .requiredOption('--network <network>', 'the network (NAME, DOMAIN:PROJECT:NAME or uuid) in the lab\'s API')
-      .option('--ip <address>', 'a fixed address instead of an allocated one'),
-  ).action(async (name: string, command: string[], opts: NameOpt & { host: string; network: string; ip?: string }, cmd: Command) => {
+      .option('--ip <address>', 'a fixed address instead of an allocated one')
+      .option('--dhcp', "configure only the link: the workload's own DHCP client gets the address (e.g. lab exec W -- dhclient -sf lib/dhclient-script eth0)"),
+  ).action(async (name: string, command: string[], opts: NameOpt & { host: string; network: string; ip?: string; dhcp?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    const w = await addWorkload(ctx, opts.name, { name, host: opts.host, network: opts.network, ...(opts.ip ? { ip: opts.ip } : {}), command });
+    const w = await addWorkload(ctx, opts.name, { name, host: opts.host, network: opts.network, ...(opts.ip ? { ip: opts.ip } : {}), ...(opts.dhcp ? { dhcp: true } : {}), command });
     if (ctx.output === 'json') return emit('json', w, [], []);
-    console.log(`workload ${w.name} on ${w.host}: eth0 ${w.address}/${w.prefixLen} in ${w.network}, mac ${w.mac}, host end ${w.hostIf}`);
+    const how = w.dhcp ? `link only (DHCP will give ${w.address}/${w.prefixLen})` : `${w.address}/${w.prefixLen}`;
+    console.log(`workload ${w.name} on ${w.host}: eth0 ${how} in ${w.network}, mac ${w.mac}, host end ${w.hostIf}`);
     if (w.process) console.log(`running ${w.command!.join(' ')} (pid ${w.process.pid}, output in ${w.process.log})`);
   });
   nameOption(
