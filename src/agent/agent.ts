@@ -10,6 +10,7 @@ import { ControlClient, type ControlClientOptions } from './control-client.js';
 import { PROTECTION_CHAINS, readAclHits } from './dataplane/acl-hits.js';
 import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
+import { type FlowOptions, FlowObserver } from './flows/observer.js';
 import { type HostState, type PortState, computeHostState } from './host-state.js';
 import { type PortRegistration, PortRegistry } from './ports/registry.js';
 
@@ -25,6 +26,8 @@ export interface AgentOptions {
   /** Full resync period. */
   resyncMs?: number;
   kernel?: Kernel;
+  /** Ship flow records to a collector (src/agent/flows/); absent: no flow records. */
+  flows?: FlowOptions;
 }
 
 export interface PortStatus {
@@ -54,6 +57,7 @@ export class Agent {
   private monitor: ChildProcess | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly flows: FlowObserver | undefined;
   private readonly m;
 
   constructor(readonly opts: AgentOptions) {
@@ -61,6 +65,8 @@ export class Agent {
     this.control = new ControlClient({ ...opts.control, host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}), stateFile: path.join(opts.stateDir, 'control-document.json') });
     this.kernel = opts.kernel ?? new LinuxKernel();
     this.reconciler = new Reconciler(this.kernel);
+    if (opts.flows) this.flows = new FlowObserver(opts.flows, { host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}) }, () => this.hostState);
+    this.flows?.register(this.metrics);
     const registers = [this.metrics];
     this.m = {
       reconciles: new Counter({ name: 'cirrus_agent_reconciles_total', help: 'Reconcile passes', registers }),
@@ -95,10 +101,12 @@ export class Agent {
     this.control.start();
     this.timer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 10_000);
     this.watchKernel();
+    this.flows?.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.flows?.stop();
     this.control.stop();
     clearInterval(this.timer);
     clearTimeout(this.debounce);

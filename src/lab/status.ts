@@ -1,7 +1,7 @@
 // `lab status`: what the state file says, checked against the system (processes alive,
 // namespaces present) and the services' own health.
 
-import { type Health, agentHealth, apiUrl, controlHealth, serverHealth } from './health.js';
+import { type Health, agentHealth, apiUrl, collectorHealth, controlHealth, serverHealth } from './health.js';
 import { checkLabName, labDir } from './layout.js';
 import { netnsExists } from './netns.js';
 import { type ProcessRecord, isRunning } from './processes.js';
@@ -20,6 +20,9 @@ export interface LabStatus {
   dir: string;
   api: string;
   server: ProcessStatus;
+  /** The flow collector's analytics API (absent in labs made before it existed). */
+  analytics: string | null;
+  collector: ProcessStatus;
   fabric: { netns: string; present: boolean };
   controls: { name: string; netns: string; present: boolean; underlay: string; process: ProcessStatus }[];
   hosts: { name: string; netns: string; present: boolean; underlay: string; agent: ProcessStatus }[];
@@ -36,8 +39,9 @@ export async function labStatus(labName: string): Promise<LabStatus> {
   const state = requireState(checkLabName(labName));
   const dir = labDir(state.name);
   const controls = state.controls ?? [];
-  const [server, controlStatus, agents] = await Promise.all([
+  const [server, collector, controlStatus, agents] = await Promise.all([
     processStatus(state.server, dir, () => serverHealth(state.apiPort)),
+    processStatus(state.collector, dir, () => collectorHealth(state.analyticsPort ?? 0)),
     Promise.all(controls.map((c) => processStatus(c.process, dir, () => controlHealth(state.name, c.name)))),
     Promise.all(state.hosts.map((h) => processStatus(h.agent, dir, () => agentHealth(state.name, h.name)))),
   ]);
@@ -46,6 +50,8 @@ export async function labStatus(labName: string): Promise<LabStatus> {
     dir,
     api: apiUrl(state.apiPort),
     server,
+    analytics: state.analyticsPort ? apiUrl(state.analyticsPort) : null,
+    collector,
     fabric: { netns: state.fabricNetns, present: netnsExists(state.fabricNetns) },
     controls: controls.map((c, i) => ({ name: c.name, netns: c.netns, present: netnsExists(c.netns), underlay: `${c.underlayIp}/${c.prefixLen}`, process: controlStatus[i]! })),
     hosts: state.hosts.map((h, i) => ({ name: h.name, netns: h.netns, present: netnsExists(h.netns), underlay: `${h.underlayIp}/${h.prefixLen}`, agent: agents[i]! })),

@@ -20,6 +20,8 @@ interface AgentCliOptions {
   controlCa?: string;
   controlCert?: string;
   controlKey?: string;
+  collector?: string;
+  flowInterval: string;
 }
 
 /** "ws://a:5269,wss://b" → URLs (a bare HOST[:PORT] means ws://HOST:5269). */
@@ -53,9 +55,14 @@ export function agentCommands(program: Command): void {
     .option('--control-ca <file>', 'CA of the control nodes\' certificates (wss://)')
     .option('--control-cert <file>', 'this agent\'s certificate, for control nodes that require one (mTLS)')
     .option('--control-key <file>', 'the certificate\'s key')
+    .option('--collector <url>', 'ship flow records to this collector: ws://HOST:8081 or unix:/PATH (its socket); it expects the control token')
+    .option('--flow-interval <seconds>', 'how often counters of live flows are read', '10')
     .action(async (opts: AgentCliOptions) => {
       const resync = Number(opts.resync);
       if (!(resync >= 1 && resync <= 3600)) throw new CliError(`--resync: '${opts.resync}' is not 1-3600 seconds`);
+      const flowInterval = Number(opts.flowInterval);
+      if (!(flowInterval >= 1 && flowInterval <= 3600)) throw new CliError(`--flow-interval: '${opts.flowInterval}' is not 1-3600 seconds`);
+      if (opts.collector && !/^(wss?:\/\/[^/]+\/?|unix:\/.+)$/.test(opts.collector)) throw new CliError(`--collector: '${opts.collector}' is not ws://HOST:PORT, wss://HOST:PORT or unix:/PATH`);
       const { parseListen } = await import('../../roles/api.js');
       const { startAgent } = await import('../../roles/agent.js');
       const { loadToken, readTls } = await import('../../control/auth.js');
@@ -74,6 +81,7 @@ export function agentCommands(program: Command): void {
         control: { urls, token, tls },
         stateDir: opts.state,
         resyncMs: resync * 1000,
+        ...(opts.collector ? { flows: { collector: opts.collector, token, intervalMs: flowInterval * 1000 } } : {}),
         portApi: parseListen(opts.portApi),
         ...(opts.portSocket ? { portSocket: opts.portSocket } : {}),
         introspect: parseListen(opts.introspect),
@@ -82,7 +90,7 @@ export function agentCommands(program: Command): void {
         if (e.code === 'EADDRINUSE') throw new CliError(`${e.message}: is another agent running in this namespace?`);
         throw e;
       });
-      console.log(`cirrus agent ${opts.host}: port API on ${role.portApiUrl}${opts.portSocket ? ` and ${opts.portSocket}` : ''}, introspect on ${role.introspectUrl}${opts.introspectSocket ? ` and ${opts.introspectSocket}` : ''}, control nodes ${urls.join(', ')}`);
+      console.log(`cirrus agent ${opts.host}: port API on ${role.portApiUrl}${opts.portSocket ? ` and ${opts.portSocket}` : ''}, introspect on ${role.introspectUrl}${opts.introspectSocket ? ` and ${opts.introspectSocket}` : ''}, control nodes ${urls.join(', ')}${opts.collector ? `, flows to ${opts.collector}` : ''}`);
       await new Promise<void>((resolve) => {
         const stop = () => void role.close().then(resolve);
         process.once('SIGINT', stop);

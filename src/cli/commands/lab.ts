@@ -36,17 +36,18 @@ export function labCommands(program: Command): void {
       .description('build the lab or repair what is missing: underlay, server (API on 127.0.0.1:PORT), two control nodes, one agent per host; waits until all answer')
       .requiredOption('--hosts <n>', 'number of hosts, named h1..hN', integer)
       .option('--api-port <port>', 'API port on 127.0.0.1 (default 8082, or the port the lab already has)', integer)
+      .option('--analytics-port <port>', 'analytics API port on 127.0.0.1 (default 8081, or the port the lab already has)', integer)
       .option('--demo', 'also build the demo topology: networks red and green, workloads service-1 (h1) and client-1 (h2) in red, green-1 (h2) in green'),
-  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; demo?: boolean }, cmd: Command) => {
+  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; analyticsPort?: number; demo?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}) }, say);
+    const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}), ...(opts.analyticsPort !== undefined ? { analyticsPort: opts.analyticsPort } : {}) }, say);
     if (opts.demo) {
       say('demo topology:');
       await buildDemo(ctx, state, say);
     }
     const status = await labStatus(state.name);
     if (ctx.output === 'json') return emit('json', status, [], []);
-    console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'} on a bridge in ${state.fabricNetns}, API on ${status.api}`);
+    console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'} on a bridge in ${state.fabricNetns}, API on ${status.api}, analytics on ${status.analytics}`);
     printHosts(status);
     const n = nameFlag(state.name);
     if (opts.demo) {
@@ -114,6 +115,7 @@ next:
       if (ctx.output === 'json') return emit('json', s, [], []);
       console.log(`lab ${s.name} (state in ${s.dir})`);
       console.log(`server: ${s.server.running ? `pid ${s.server.pid}` : 'not running'}, API ${s.api}: ${s.server.health}`);
+      console.log(`collector: ${s.collector.running ? `pid ${s.collector.pid}` : 'not running'}, analytics ${s.analytics ?? '-'}: ${s.collector.health}`);
       console.log(`fabric: ${s.fabric.netns}${s.fabric.present ? '' : ' (missing)'}, bridge ${FABRIC_BRIDGE}`);
       printHosts(s);
       if (s.workloads.length) {
