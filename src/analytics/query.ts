@@ -174,7 +174,7 @@ function recordOutputs(select: string[]): Output[] {
   return select.map((f) => {
     const kind = KIND.get(f);
     if (!kind) throw new QueryError(`select_fields: '${f}' is not a field of FlowRecordTable${AGGREGATES.has(f) || f.startsWith('T') ? ' (aggregates and T are FlowSeriesTable\'s)' : ''}`);
-    if (f === 'flowuuid') return { name: f, sql: 'any_value(flow_hi) * 4294967296 + any_value(flow_lo)', kind };
+    if (f === 'flowuuid') return { name: f, sql: 'any_value(flow_hi)::UBIGINT * 4294967296 + any_value(flow_lo)', kind };
     if (COUNTERS.includes(f)) return { name: f, sql: `sum(${f})`, kind };
     if (f === 'teardown_time') return { name: f, sql: 'max(teardown_time)', kind };
     if (f === 'setup_time') return { name: f, sql: 'min(setup_time)', kind };

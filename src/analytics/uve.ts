@@ -54,7 +54,7 @@ export async function vnUve(store: FlowStore, vn: string, startUs: number, endUs
     params: [vn],
   }));
   const locals = await store.select(startUs, endUs, (rel) => ({
-    sql: `SELECT local, sum(in_b) AS in_b, sum(out_b) AS out_b, count(DISTINCT (flow_hi, flow_lo)) AS f FROM ${of(rel)} GROUP BY local ORDER BY in_b + out_b DESC LIMIT 100`,
+    sql: `SELECT local, sum(in_b) AS in_b, sum(out_b) AS out_b, count(DISTINCT (flow_hi, flow_lo)) AS f FROM ${of(rel)} GROUP BY local ORDER BY sum(in_b) + sum(out_b) DESC LIMIT 100`,
     params: [vn],
   }));
   return {
