@@ -6,7 +6,7 @@
 
 import type { AclRule } from '../../control/protocol.js';
 import { ruleMatches } from '../../control/trace.js';
-import { cidrContains, parseCidr, parseIpv4 } from '../../util/ipv4.js';
+import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from '../../util/ipv4.js';
 import { markOf } from '../dataplane/names.js';
 import { zonesOf } from '../dataplane/nft.js';
 import type { HostState, NetworkState, PortState } from '../host-state.js';
@@ -55,7 +55,6 @@ export function flowContext(host: HostState, self: { host: string; underlayIp?: 
     if (n && ip !== undefined && vtep !== undefined) remotes.set(key(zoneOf.get(n.uuid)!, ip), { network: n, vtep });
   }
   const subnets = host.networks.flatMap((n) => n.subnets.map((s) => ({ n, cidr: parseCidr(s) }))).filter((x): x is { n: NetworkState; cidr: Exclude<ReturnType<typeof parseCidr>, string> } => typeof x.cidr !== 'string');
-  const dotted = (ip: number) => [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join('.');
 
   const endpoint = (zone: number, ip: number): Endpoint => {
     const port = locals.get(key(zone, ip));
@@ -78,8 +77,8 @@ export function flowContext(host: HostState, self: { host: string; underlayIp?: 
     marks: new Map(host.networks.map((n) => [markOf(n.table), n])),
     endpoint,
     decidingRules(src, dst, srcIp, dstIp, protocol, dport) {
-      const s = dotted(srcIp);
-      const d = dotted(dstIp);
+      const s = formatIpv4(srcIp);
+      const d = formatIpv4(dstIp);
       const nwAce = firstMatch(src.network?.acl ?? [], s, d, protocol, dport) ?? firstMatch(dst.network?.acl ?? [], s, d, protocol, dport);
       const sgRule = firstMatch(groupRules(src.port, 'egress'), s, d, protocol, dport) ?? firstMatch(groupRules(dst.port, 'ingress'), s, d, protocol, dport);
       return { nwAce: nwAce?.uuid ?? null, sgRule: sgRule?.uuid ?? null };
