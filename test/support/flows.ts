@@ -12,6 +12,8 @@ export interface SyntheticOptions {
   endMs: number;
   hosts?: number;
   networks?: number;
+  /** Times in order, spread evenly over the span for this many samples (as an agent ships them); else at random. */
+  ordered?: number;
 }
 
 const BASE = (10 << 24) >>> 0;
@@ -31,7 +33,8 @@ export function syntheticFlows(opts: SyntheticOptions): (count: number) => FlowS
       const host = Math.floor(rnd() * hosts);
       const srcNet = Math.floor(rnd() * networks);
       const dstNet = rnd() < 0.8 ? srcNet : Math.floor(rnd() * networks);
-      const t = Math.floor((opts.startMs + rnd() * (opts.endMs - opts.startMs)) * 1000);
+      const at = opts.ordered ? Math.min(1, (lo + rnd()) / opts.ordered) : rnd();
+      const t = Math.floor((opts.startMs + at * (opts.endMs - opts.startMs)) * 1000);
       const dur = Math.floor(rnd() * 5_000_000);
       const packets = 1 + skewed(200);
       const deny = rnd() < 0.02;
