@@ -10,6 +10,7 @@ import { ControlClient, type ControlClientOptions } from './control-client.js';
 import { PROTECTION_CHAINS, readAclHits } from './dataplane/acl-hits.js';
 import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
+import { type FlowOptions, FlowObserver } from './flows/observer.js';
 import { type GatewayConfig, type HostState, type PortState, computeHostState } from './host-state.js';
 import { type PortRegistration, PortRegistry } from './ports/registry.js';
 import { AgentServices, type ServiceOptions } from './services/services.js';
@@ -30,6 +31,8 @@ export interface AgentOptions {
   kernel?: Kernel;
   /** DHCP and DNS for the workloads (services/). */
   services?: ServiceOptions;
+  /** Ship flow records to a collector (src/agent/flows/); absent: no flow records. */
+  flows?: FlowOptions;
 }
 
 export interface PortStatus {
@@ -60,6 +63,7 @@ export class Agent {
   private monitor: ChildProcess | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly flows: FlowObserver | undefined;
   private readonly m;
 
   constructor(readonly opts: AgentOptions) {
@@ -68,6 +72,8 @@ export class Agent {
     this.kernel = opts.kernel ?? new LinuxKernel();
     this.reconciler = new Reconciler(this.kernel);
     this.services = new AgentServices(() => this.control.doc, opts.services ?? {}, this.metrics);
+    if (opts.flows) this.flows = new FlowObserver(opts.flows, { host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}) }, () => this.hostState);
+    this.flows?.register(this.metrics);
     const registers = [this.metrics];
     this.m = {
       reconciles: new Counter({ name: 'cirrus_agent_reconciles_total', help: 'Reconcile passes', registers }),
@@ -106,10 +112,12 @@ export class Agent {
     this.control.start();
     this.timer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 10_000);
     this.watchKernel();
+    this.flows?.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.flows?.stop();
     this.control.stop();
     clearInterval(this.timer);
     clearTimeout(this.debounce);

@@ -47,6 +47,7 @@ export async function labDown(name: string, say: Say): Promise<DownResult> {
     // Agents first: a server stopping under them only makes them retry.
     await Promise.all([...(state?.hosts ?? []), ...(state?.gateway ? [state.gateway] : [])].map((h) => stop(`agent ${h.name}`, h.agent, AGENT_GRACE_MS)));
     await Promise.all((state?.controls ?? []).map((c) => stop(`control node ${c.name}`, c.process, AGENT_GRACE_MS)));
+    await stop('collector', state?.collector, SERVER_GRACE_MS);
     await stop('server', state?.server, SERVER_GRACE_MS);
 
     const recorded = [...listWorkloads(lab).map((w) => w.name), ...(state ? [state.fabricNetns, ...state.hosts.map((h) => h.netns), ...(state.controls ?? []).map((c) => c.netns), ...(state.gateway ? [state.gateway.netns, state.gateway.outsideNetns] : [])] : [])];

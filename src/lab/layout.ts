@@ -6,6 +6,7 @@ import { CliError } from '../cli/client.js';
 
 export const DEFAULT_LAB = 'cirrus';
 export const DEFAULT_LAB_API_PORT = 8082;
+export const DEFAULT_LAB_ANALYTICS_PORT = 8081;
 export const MAX_HOSTS = 64;
 
 /**
@@ -36,6 +37,10 @@ export const agentSocket = (lab: string, host: string): string => path.join(host
 export const introspectSocket = (lab: string, host: string): string => path.join(hostDir(lab, host), 'introspect.sock');
 
 export const serverLog = (lab: string): string => path.join(labDir(lab), 'server.log');
+/** The flow collector: its store, its socket (agents in host namespaces ship flows through it) and log. */
+export const analyticsDir = (lab: string): string => path.join(labDir(lab), 'analytics');
+export const collectorSocket = (lab: string): string => path.join(labDir(lab), 'collector.sock');
+export const collectorLog = (lab: string): string => path.join(labDir(lab), 'collector.log');
 /** The token agents present to the lab's control nodes. */
 export const controlToken = (lab: string): string => path.join(labDir(lab), 'control.token');
 export const controlSocket = (lab: string, node: string): string => path.join(hostDir(lab, node), 'control.sock');

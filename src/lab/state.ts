@@ -31,6 +31,9 @@ export interface LabState {
   createdAt: string;
   fabricNetns: string;
   server?: ProcessRecord;
+  /** The flow collector (analytics API on 127.0.0.1:analyticsPort); missing in labs made before it existed. */
+  analyticsPort?: number;
+  collector?: ProcessRecord;
   /** Missing in labs made before control nodes existed (`lab up` adds them). */
   controls?: ControlRecord[];
   hosts: HostRecord[];

@@ -19,6 +19,8 @@ const port = (hostIf: string, network: string): PortState => ({
 });
 const host = (networks: NetworkState[], ports: PortState[], leaks: HostState['leaks'] = []): HostState => ({ networks, ports, remotes: [], leaks, pending: [] });
 
+const SG_DROP = 'counter log prefix "cirrus-deny s security groups" group 7 snaplen 64 drop comment "security groups"';
+
 const FE = net('fe', 1, '10.1.0.0/24', [
   { uuid: 'r1', action: 'pass', protocol: 6, src: ['10.1.0.0/24'], dst: ['10.2.0.0/24'], dports: [[514, 514], [600, 610]] },
   { uuid: 'r2', action: 'deny', protocol: 1, src: null, dst: null },
@@ -28,11 +30,11 @@ const FE = net('fe', 1, '10.1.0.0/24', [
 test('a chain per side: rules in order with their uuid and a counter, then the default (own network passes, others drop)', () => {
   assert.deepEqual(aclChain(FE, 'out').rules, [
     'ip saddr 10.1.0.0/24 ct original ip daddr 10.2.0.0/24 meta l4proto 6 th dport { 514, 600-610 } counter return comment "r1"',
-    'meta l4proto 1 counter drop comment "r2"',
+    'meta l4proto 1 counter log prefix "cirrus-deny p r2" group 7 snaplen 64 drop comment "r2"',
     'ct original ip daddr { 10.1.0.0/24 } return',
-    'counter drop comment "default"',
-  ], 'a rule that can match nothing (r3) is left out');
-  assert.deepEqual(aclChain(FE, 'in').rules.slice(-2), ['ip saddr { 10.1.0.0/24 } return', 'counter drop comment "default"']);
+    'counter log prefix "cirrus-deny p default" group 7 snaplen 64 drop comment "default"',
+  ], 'a rule that can match nothing (r3) is left out; drops are logged with their rule (flow records of denied attempts)');
+  assert.deepEqual(aclChain(FE, 'in').rules.slice(-2), ['ip saddr { 10.1.0.0/24 } return', 'counter log prefix "cirrus-deny p default" group 7 snaplen 64 drop comment "default"']);
   assert.match(aclChain(FE, 'in').rules[0]!, / return comment "r1"$/, 'a pass returns to the next check (security groups)');
 });
 
@@ -89,10 +91,10 @@ test('security groups: ports in the same groups share chains; any rule of any gr
   assert.deepEqual(groupChain(['web', 'ssh'], groups, 'ingress'), [
     'meta l4proto 6 th dport 80 counter return comment "w1"',
     'ip saddr 10.9.0.0/24 meta l4proto 6 th dport 22 counter return comment "s1"',
-    'counter drop comment "security groups"',
+    SG_DROP,
   ]);
-  assert.deepEqual(groupChain(['web'], groups, 'egress'), ['counter drop comment "security groups"'], 'no egress rule: nothing leaves');
-  assert.deepEqual(groupChain(['gone'], groups, 'ingress'), ['counter drop comment "security groups"'], 'a group not known yet allows nothing');
+  assert.deepEqual(groupChain(['web'], groups, 'egress'), [SG_DROP], 'no egress rule: nothing leaves');
+  assert.deepEqual(groupChain(['gone'], groups, 'ingress'), [SG_DROP], 'a group not known yet allows nothing');
   const a = { ...port('cv-a', 'fe'), securityGroups: ['web', 'ssh'] };
   const b = { ...port('cv-b', 'fe'), securityGroups: ['ssh', 'web'] };
   const c = port('cv-c', 'fe');
@@ -113,7 +115,7 @@ test('a long run of rules differing in single values becomes one verdict map, fi
     'ip saddr 10.1.0.0/24 meta l4proto . ct original ip daddr . th dport vmap @out_1_0 comment "11 rules"',
     'ip saddr 10.1.0.0/24 ct original ip daddr 10.1.0.0/24 meta l4proto 6 counter return comment "last"',
     'ct original ip daddr { 10.1.0.0/24 } return',
-    'counter drop comment "default"',
+    'counter log prefix "cirrus-deny p default" group 7 snaplen 64 drop comment "default"',
   ]);
   assert.equal(c.maps.length, 1);
   assert.equal(c.maps[0]!.declaration, 'typeof meta l4proto . ct original ip daddr . th dport : verdict');

@@ -36,6 +36,7 @@
 import { createHash } from 'node:crypto';
 import type { AclRule, SgEntry } from '../../control/protocol.js';
 import type { HostState, NetworkState } from '../host-state.js';
+import { denyLog } from './deny-log.js';
 import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_DEV, VXLAN_PORT, markOf } from './names.js';
 
 /** One family's table: maps and sets (element → value as nft writes them; '' for a set's) and policy chains (rule lines). */
@@ -464,7 +465,7 @@ export function aclChain(n: NetworkState, side: 'out' | 'in'): { rules: string[]
     }
     if (j - i < MAP_BLOCK_MIN) {
       const r = acl[i]!;
-      rules.push(`${aclMatch(r)}counter ${verdict(r)} comment "${r.uuid}"`);
+      rules.push(`${aclMatch(r)}counter ${r.action === 'deny' ? denyLog('policy', r.uuid) : ''}${verdict(r)} comment "${r.uuid}"`);
       i++;
       continue;
     }
@@ -480,7 +481,7 @@ export function aclChain(n: NetworkState, side: 'out' | 'in'): { rules: string[]
     i = j;
   }
   if (n.subnets.length) rules.push(side === 'out' ? `${DADDR} ${own} return` : `ip saddr ${own} return`);
-  rules.push('counter drop comment "default"');
+  rules.push(`counter ${denyLog('policy', 'default')}drop comment "default"`);
   return { rules, maps };
 }
 
@@ -498,7 +499,7 @@ export function groupChain(groups: string[], entries: ReadonlyMap<string, SgEntr
       if (match !== undefined) lines.push(`${match}counter return comment "${r.uuid}"`);
     }
   }
-  lines.push('counter drop comment "security groups"');
+  lines.push(`counter ${denyLog('sg', 'security groups')}drop comment "security groups"`);
   return lines;
 }
 

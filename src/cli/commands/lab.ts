@@ -37,18 +37,19 @@ export function labCommands(program: Command): void {
       .description('build the lab or repair what is missing: underlay, server (API on 127.0.0.1:PORT), two control nodes, one agent per host; waits until all answer')
       .requiredOption('--hosts <n>', 'number of hosts, named h1..hN', integer)
       .option('--api-port <port>', 'API port on 127.0.0.1 (default 8082, or the port the lab already has)', integer)
+      .option('--analytics-port <port>', 'analytics API port on 127.0.0.1 (default 8081, or the port the lab already has)', integer)
       .option('--gateway', 'also a gateway host gw and an outside namespace behind it (`lab exec outside -- CMD`): external networks\' floating IPs are reached from there, SNAT networks leave through it')
       .option('--demo', 'also apply the demo topology, examples/demo.yaml: networks red and green joined by a pass-all policy, an HTTP server in service-1 (h1, red), client-1 (h2, red), green-1 (h2, green), a floating IP for service-1'),
-  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; demo?: boolean; gateway?: boolean }, cmd: Command) => {
+  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; analyticsPort?: number; demo?: boolean; gateway?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}), ...(opts.gateway ? { gateway: true } : {}) }, say);
+    const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}), ...(opts.analyticsPort !== undefined ? { analyticsPort: opts.analyticsPort } : {}), ...(opts.gateway ? { gateway: true } : {}) }, say);
     if (opts.demo) {
       say(`demo topology (${path.relative(process.cwd(), DEMO_FILE) || DEMO_FILE}):`);
       await buildDemo(ctx, state, say);
     }
     const status = await labStatus(state.name);
     if (ctx.output === 'json') return emit('json', status, [], []);
-    console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'} on a bridge in ${state.fabricNetns}, API on ${status.api}`);
+    console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'} on a bridge in ${state.fabricNetns}, API on ${status.api}, analytics on ${status.analytics}`);
     printHosts(status);
     const n = nameFlag(state.name);
     if (opts.demo) {
@@ -128,6 +129,7 @@ next:
       if (ctx.output === 'json') return emit('json', s, [], []);
       console.log(`lab ${s.name} (state in ${s.dir})`);
       console.log(`server: ${s.server.running ? `pid ${s.server.pid}` : 'not running'}, API ${s.api}: ${s.server.health}`);
+      console.log(`collector: ${s.collector.running ? `pid ${s.collector.pid}` : 'not running'}, analytics ${s.analytics ?? '-'}: ${s.collector.health}`);
       console.log(`fabric: ${s.fabric.netns}${s.fabric.present ? '' : ' (missing)'}, bridge ${FABRIC_BRIDGE}`);
       printHosts(s);
       if (s.workloads.length) {
