@@ -145,11 +145,12 @@ test('desired: a floating IP in its network\'s table and the tables it is leaked
 });
 
 test('desired: where a leaked network has the floating IP\'s address itself, its own address wins there', () => {
-  const twin = { ...port('b1', 'blue', FIP) };
-  const d = desiredState(host({ ports: [R1, twin], floatingIps: [floating([], [[H2, 1]])] })).kernel;
+  // alt overlaps svc (the same subnet) and has a workload on the floating IP's address.
+  const ALT = net('alt', 6, '10.96.0.0/24');
+  const d = desiredState(host({ networks: [RED, SVC, ALT], ports: [R1, port('a1', 'alt', FIP)], leaks: [{ network: 'alt', peer: 'svc' }], floatingIps: [floating([], [[H2, 1]])] })).kernel;
   assert.deepEqual(fipRoutes(d), [
-    { table: BLUE.table, type: 'unicast', dst: FIP, dev: 'cv-b1' },
     { table: SVC.table, type: 'unicast', dst: FIP, dev: 'cvx', encap: { vni: SVC.vni, dst: H2 } },
+    { table: ALT.table, type: 'unicast', dst: FIP, dev: 'cv-a1' },
   ]);
 });
 
