@@ -136,6 +136,8 @@ export class RoutingEngine {
         case 'instance-ip':
           for (const r of obj.refs['virtual_network_refs'] ?? []) dirty.add(r.uuid);
           this.networkOf(this.view.get(singleRef(obj, 'virtual_machine_interface_refs') ?? '')?.obj, dirty);
+          // Floating IPs whose back end is that interface (it was skipped while it had no address).
+          for (const r of obj.refs['virtual_machine_interface_refs'] ?? []) for (const n of this.contributors.get(r.uuid) ?? []) dirty.add(n);
           break;
         case 'virtual-machine-interface':
           this.networkOf(obj, dirty);

@@ -328,6 +328,7 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
 function natElements(host: HostState, chains: Map<string, string[]>): [string, Map<string, string>][] {
   const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
   const mark = (network: string) => String(markOf(byUuid.get(network)!.table));
+  const ownAddresses = (network: string) => new Set([...host.ports.filter((p) => p.network === network).map((p) => p.address), ...host.remotes.filter((r) => r.network === network).map((r) => r.address)]);
   const fipDnat = new Map<string, string>();
   const fipMarks = new Map<string, string>();
   const snatPorts = new Map<string, string>();
@@ -338,8 +339,8 @@ function natElements(host: HostState, chains: Map<string, string[]>): [string, M
     if (!f.local.length) continue;
     const name = fipChain(f.uuid);
     chains.set(name, fipRules(f.local.map((b) => b.address), [...f.remote.values()].reduce((a, b) => a + b, 0), host.underlayIp !== undefined));
-    // Where the floating IP is routed: its network's table and those it is leaked into.
-    const holders = [f.network, ...host.leaks.filter((l) => l.peer === f.network).map((l) => l.network)];
+    // Where the floating IP is routed: its network's table and those it is leaked into, unless that network has the address itself (as routing decides).
+    const holders = [f.network, ...host.leaks.filter((l) => l.peer === f.network && !ownAddresses(l.network).has(f.address)).map((l) => l.network)];
     for (const n of holders) fipDnat.set(`${mark(n)} . ${f.address}`, `jump ${name}`);
     for (const b of f.local) fipMarks.set(`${f.address} . ${b.address}`, mark(b.port.network));
     if (f.backends === 1) {
