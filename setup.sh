@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian 12 machine with Node 20: installs what is missing (apt
 # packages, npm dependencies), builds, then runs what was asked:
-#   ./setup.sh up     a lab (hosts as network namespaces, an agent each, the server with the
-#                     API on 127.0.0.1:8082) and the demo topology; extra arguments go to `cirrus lab up`
+#   ./setup.sh up     a lab (hosts as network namespaces, an agent each, a gateway and the
+#                     outside, the server with the API on 127.0.0.1:8082) and the demo
+#                     topology; extra arguments go to `cirrus lab up`
 #   ./setup.sh test   the test suite (exit status is the suite's)
 #   ./setup.sh build  only install and build
 set -euo pipefail
@@ -59,7 +60,7 @@ install_npm
 build
 
 case "$cmd" in
-  up) exec bin/cirrus lab up --hosts 2 --demo "$@" ;;
+  up) exec bin/cirrus lab up --hosts 2 --gateway --demo "$@" ;;
   test) exec npm test --silent ;;
   build) ;;
 esac

@@ -58,6 +58,14 @@ try:
   bin/cirrus lab exec client-1${n} -- ping -c 3 192.168.10.10          # same network, other host
   bin/cirrus lab exec client-1${n} -- curl -s 192.168.10.10/           # service-1's web server
   bin/cirrus lab exec green-1${n} -- curl -s 192.168.10.10/            # from green: the pass-all policy
+  bin/cirrus lab exec client-1${n} -- getent hosts service-1            # the agent's DNS${
+    state.gateway
+      ? `
+  bin/cirrus lab exec outside${n} -- curl -s 203.0.113.10/              # from outside: service-1's floating IP`
+      : ''
+  }
+  bin/cirrus flows --since 10m   bin/cirrus top talkers                 # flow records (analytics on ${status.analytics})
+  bin/cirrus trace client-1 service-1 --proto tcp --port 80             # why a flow passes
   export CIRRUS_API=${status.api}
   bin/cirrus port list        bin/cirrus policy show pass-all
   bin/cirrus apply -f examples/demo.yaml${n ? ` --lab ${state.name}` : ''} --dry-run   # edit the file, see the plan
