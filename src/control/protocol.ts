@@ -3,8 +3,10 @@
 // A host's desired state is a document of keyed entries: `n/<network>` (a network it
 // forwards for), `p/<interface>` (an interface bound to it), `r/<network>/<address>` (an
 // address of the network on another host: tunnel to it), `l/<network>/<peer>` (the
-// peer network's routes are leaked into the network) and `s/<group>` (a security group of
-// one of its interfaces). The control node sends the whole
+// peer network's routes are leaked into the network), `s/<group>` (a security group of
+// one of its interfaces) and `a/<network>/<policy>` (a policy's rules as compiled for a
+// network: a network's rules are its policies' blocks in order, so that a change of one
+// policy travels, and is rendered again, alone). The control node sends the whole
 // document on connect (`sync`), then ordered changes (`delta`, seq + 1 each); a gap means
 // the agent reconnects and gets a fresh sync.
 
@@ -42,8 +44,8 @@ export const NetworkEntry = Type.Object({
   subnets: Type.Array(Type.String()),
   /** Addresses the host answers for in this network (gateways, DNS addresses). */
   serviceAddresses: Type.Array(Ipv4),
-  /** Its policies' rules, in order (absent: no policy). */
-  acl: Type.Optional(Type.Array(AclRule)),
+  /** Its policies in order (uuids; absent: no policy): their rules are the `a/<network>/<policy>` entries. */
+  policies: Type.Optional(Type.Array(Type.String())),
   /** router_external: reachable from outside through the gateways. */
   external: Type.Optional(Type.Boolean()),
   /** Its workloads reach the outside through the gateways, masqueraded. */
@@ -83,6 +85,10 @@ export const SgEntry = Type.Object({
 });
 export type SgEntry = Static<typeof SgEntry>;
 
+/** One policy's rules as compiled for one network (acl.ts), in order. */
+export const AclBlockEntry = Type.Object({ network: Type.String(), policy: Type.String(), rules: Type.Array(AclRule) });
+export type AclBlockEntry = Static<typeof AclBlockEntry>;
+
 export const RouteEntry = Type.Object({ network: Type.String(), address: Ipv4, vtep: Ipv4 });
 export type RouteEntry = Static<typeof RouteEntry>;
 
@@ -102,10 +108,10 @@ export type FloatingEntry = Static<typeof FloatingEntry>;
 export const LeakEntry = Type.Object({ network: Type.String(), peer: Type.String() });
 export type LeakEntry = Static<typeof LeakEntry>;
 
-export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry | SgEntry | FloatingEntry;
+export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry | SgEntry | FloatingEntry | AclBlockEntry;
 export type Entry = [key: string, value: EntryValue];
 
-const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprlsf]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry, SgEntry, FloatingEntry])]);
+const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprlsfa]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry, SgEntry, FloatingEntry, AclBlockEntry])]);
 
 export const netKey = (network: string) => `n/${network}`;
 export const portKey = (vmi: string) => `p/${vmi}`;
@@ -113,6 +119,7 @@ export const routeKey = (network: string, address: string) => `r/${network}/${ad
 export const leakKey = (network: string, peer: string) => `l/${network}/${peer}`;
 export const sgKey = (sg: string) => `s/${sg}`;
 export const floatingKey = (fip: string) => `f/${fip}`;
+export const aclKey = (network: string, policy: string) => `a/${network}/${policy}`;
 
 /** Agent → control node, first message: who it is. */
 export const Hello = Type.Object({

@@ -468,12 +468,12 @@ test('deleting a network removes everything of it, leaks included', () => {
   const pol = policy('np', [{ src: 'local', dst: 'any' }]);
   const cfg = new Config([pol, red({ policies: ['np'] }), blue({ policies: ['np'] }), router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('b', BLUE, 'h2', '10.2.0.10')]);
   const e = new RoutingEngine(cfg.view);
-  assert.deepEqual(keys(e.entries('h1')), ['l/net-red/net-blue', 'n/net-blue', 'n/net-red', 'p/a', 'r/net-blue/10.2.0.10']);
+  assert.deepEqual(keys(e.entries('h1')), ['a/net-blue/np', 'a/net-red/np', 'l/net-red/net-blue', 'n/net-blue', 'n/net-red', 'p/a', 'r/net-blue/10.2.0.10']);
   e.watch('h2');
   const d = e.update(cfg.change([], [iip('b-ip', 'b', BLUE, '10.2.0.10'), vmi('b', { net: BLUE }), blue()]));
   assert.deepEqual(d.get('h1')?.set, [], 'h1 keeps red');
-  assert.deepEqual(d.get('h1')?.del.sort(), ['l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10']);
-  assert.deepEqual(d.get('h2')?.del.sort(), ['l/net-blue/net-red', 'n/net-blue', 'n/net-red', 'p/b', 'r/net-red/10.1.0.10']);
+  assert.deepEqual(d.get('h1')?.del.sort(), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10']);
+  assert.deepEqual(d.get('h2')?.del.sort(), ['a/net-blue/np', 'a/net-red/np', 'l/net-blue/net-red', 'n/net-blue', 'n/net-red', 'p/b', 'r/net-red/10.1.0.10']);
   assert.deepEqual(e.entries('h2'), []);
 });
 
@@ -482,11 +482,11 @@ test('a leaked network is seen with its routes; without the leak it is not', () 
   const base = [pol, router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('b', BLUE, 'h2', '10.2.0.10')];
   const cfg = new Config([...base, red({ policies: ['np'] }), blue()]);
   const e = new RoutingEngine(cfg.view);
-  assert.deepEqual(keys(e.entries('h1')), ['n/net-red', 'p/a'], 'only red allows: no leak');
+  assert.deepEqual(keys(e.entries('h1')), ['a/net-red/np', 'n/net-red', 'p/a'], 'only red allows: no leak');
   const d = e.update(cfg.change([blue({ policies: ['np'] })]));
-  assert.deepEqual(keys(d.get('h1')!.set), ['l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10']);
+  assert.deepEqual(keys(d.get('h1')!.set), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10']);
   assert.deepEqual(new Map(e.entries('h1')).get('l/net-red/net-blue'), { network: RED, peer: BLUE });
-  assert.deepEqual(e.update(cfg.change([blue()])).get('h1')!.del.sort(), ['l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10'], 'detaching withdraws it');
+  assert.deepEqual(e.update(cfg.change([blue()])).get('h1')!.del.sort(), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10'], 'detaching withdraws it');
 });
 
 test('editing an attached policy to deny withdraws the leak', () => {
@@ -494,7 +494,8 @@ test('editing an attached policy to deny withdraws the leak', () => {
   const e = new RoutingEngine(cfg.view);
   assert.ok(new Map(e.entries('h1')).has('l/net-red/net-blue'));
   const d = e.update(cfg.change([policy('np', [{ src: 'local', dst: 'any', action: 'deny' }])]));
-  assert.deepEqual(d.get('h1')?.del.sort(), ['l/net-red/net-blue', 'n/net-blue']);
+  assert.deepEqual(d.get('h1')?.del.sort(), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue']);
+  assert.deepEqual(keys(d.get('h1')!.set), ['a/net-red/np'], "red's block of the policy now denies; red's n/ entry is unchanged");
 });
 
 test('an interface is plumbed with its first instance-ip; deleting that one falls back to the next', () => {
@@ -509,9 +510,9 @@ test('a leak entry appears once the peer network has a subnet', () => {
   const pol = policy('np', [{ src: 'local', dst: 'any' }]);
   const cfg = new Config([pol, red({ policies: ['np'] }), blue({ policies: ['np'], prefix: undefined }), ...port('a', RED, 'h1', '10.1.0.10'), vmi('b', { net: BLUE, host: 'h2' })]);
   const e = new RoutingEngine(cfg.view);
-  assert.deepEqual(keys(e.entries('h1')), ['n/net-red', 'p/a'], 'no leak entry for a network without a subnet');
+  assert.deepEqual(keys(e.entries('h1')), ['a/net-red/np', 'n/net-red', 'p/a'], 'no leak entry for a network without a subnet');
   const d = e.update(cfg.change([blue({ policies: ['np'] })]));
-  assert.deepEqual(keys(d.get('h1')!.set), ['l/net-red/net-blue', 'n/net-blue']);
+  assert.deepEqual(keys(d.get('h1')!.set), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue']);
 });
 
 test("renaming an interface's virtual machine updates its p/ entry", () => {
