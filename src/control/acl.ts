@@ -161,16 +161,28 @@ export function protocolNumber(p: string): number | undefined | null {
 
 /** CIDRs of a rule side; null when one of its addresses is `any`. */
 function addresses(list: Address[], resolve: (name: string) => string[]): string[] | null {
+  // The common side, one subnet (thousands of rules each naming one address): no set, no sort.
+  const only = list.length === 1 && !list[0]!.virtual_network && !list[0]!.subnet_list ? list[0]!.subnet : undefined;
+  if (only) {
+    const c = subnetCidr(only);
+    return c ? [c] : [];
+  }
   const cidrs = new Set<string>();
   for (const a of list) {
     if (a.virtual_network === 'any') return null;
     if (a.virtual_network) for (const c of resolve(a.virtual_network)) cidrs.add(c);
     for (const s of [...(a.subnet ? [a.subnet] : []), ...(a.subnet_list ?? [])]) {
-      const c = parseCidr(`${s.ip_prefix}/${s.ip_prefix_len}`);
-      if (typeof c !== 'string') cidrs.add(formatCidr(c));
+      const c = subnetCidr(s);
+      if (c) cidrs.add(c);
     }
   }
   return [...cidrs].sort();
+}
+
+/** A rule's subnet as a CIDR; undefined when it is not one. */
+function subnetCidr(s: Subnet): string | undefined {
+  const c = parseCidr(`${s.ip_prefix}/${s.ip_prefix_len}`);
+  return typeof c === 'string' ? undefined : formatCidr(c);
 }
 
 /** Port ranges; undefined when any port matches. */

@@ -171,3 +171,19 @@ function parse<T>(data: string, check: ((v: unknown) => v is T) & { errors?: unk
 export const parseHello = (data: string): Hello => parse(data, checkHello, 'hello');
 export const parsePorts = (data: string): Ports => parse(data, checkPorts, 'ports');
 export const parseControlMessage = (data: string): ControlMessage => parse(data, checkControl, 'control message');
+
+/** Entries' serialisations, made once: the same entry (a policy block: hundreds of KB) goes to every host that sees it. Entries are never changed once made. */
+const serialised = new WeakMap<EntryValue, string>();
+export function entryJson(value: EntryValue): string {
+  let json = serialised.get(value);
+  if (json === undefined) serialised.set(value, (json = JSON.stringify(value)));
+  return json;
+}
+
+/** A sync or delta as sent: JSON, each entry written from its serialisation. */
+export function encodeControlMessage(msg: ControlMessage): string {
+  const entries = (list: Entry[]) => `[${list.map(([key, value]) => `[${JSON.stringify(key)},${entryJson(value)}]`).join(',')}]`;
+  return msg.type === 'sync'
+    ? `{"type":"sync","seq":${msg.seq},"node":${JSON.stringify(msg.node)},"entries":${entries(msg.entries)}}`
+    : `{"type":"delta","seq":${msg.seq},"set":${entries(msg.set)},"del":${JSON.stringify(msg.del)}}`;
+}

@@ -13,7 +13,7 @@ import { AclCompiler } from './acl.js';
 import { GroupIndex } from './groups.js';
 import { bindingHost, primaryIp } from './interfaces.js';
 import { type Leaks, computeLeaks } from './leaks.js';
-import { type AclBlockEntry, type Entry, type EntryValue, type FloatingBackend, type NetworkEntry, type PortEntry, aclKey, floatingKey, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
+import { type Entry, type EntryValue, type FloatingBackend, type NetworkEntry, type PortEntry, aclKey, entryJson, floatingKey, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
 import { groupsOf } from './sg.js';
 
 /** An entry with its serialisation (computed once, compared and sent many times). */
@@ -58,7 +58,7 @@ interface InstanceChange {
   ports: Map<string, { set: [string, Rec][]; del: string[] }>;
 }
 
-const rec = (value: EntryValue): Rec => ({ value, json: JSON.stringify(value) });
+const rec = (value: EntryValue): Rec => ({ value, json: entryJson(value) });
 
 /** Contributor marker of every external or SNAT network: a gateway host came or went. */
 const GATEWAYS = 'gateways';
@@ -74,8 +74,6 @@ export class RoutingEngine {
   private readonly docs = new Map<string, HostDoc>();
   private groups: GroupIndex;
   private acls: AclCompiler;
-  /** A policy block's entry, serialised once however often its network is recomputed. */
-  private readonly blockRecs = new WeakMap<AclBlockEntry, Rec>();
 
   constructor(private view: ConfigView) {
     this.groups = new GroupIndex(view);
@@ -388,11 +386,8 @@ export class RoutingEngine {
     const { blocks, names, uuids } = this.acls.compile(net);
     for (const ref of net.refs['network_policy_refs'] ?? []) contributors.push(ref.uuid);
     contributors.push(...uuids, ...names.map(named));
-    for (const b of blocks) {
-      let r = this.blockRecs.get(b);
-      if (!r) this.blockRecs.set(b, (r = rec(b)));
-      routes.set(aclKey(net.uuid, b.policy), { host: '', rec: r });
-    }
+    // An unchanged block is the same object: serialised once (entryJson), compared in no time.
+    for (const b of blocks) routes.set(aclKey(net.uuid, b.policy), { host: '', rec: rec(b) });
     return blocks.map((b) => b.policy);
   }
 
