@@ -483,16 +483,17 @@ function aclBlockChain(block: readonly AclRule[], prefix: string): { rules: stri
   if (known) return known;
   const rules: string[] = [];
   const maps: RuleMap[] = [];
-  const acl = block.filter((r) => aclMatch(r) !== undefined);
+  const acl = block.filter((r) => !matchesNothing(r));
+  const exact = acl.map(exactFields);
   const verdict = (r: AclRule) => (r.action === 'deny' ? 'drop' : 'return');
   for (let i = 0; i < acl.length; ) {
-    const first = exactFields(acl[i]!);
+    const first = exact[i]!;
     const key = (['protocol', 'src', 'dst', 'dport'] as Field[]).filter((f) => first[f] !== undefined);
     const rest = restMatch(acl[i]!, key);
     let j = i + 1;
     if (key.some((f) => f !== 'protocol')) {
       while (j < acl.length) {
-        const e = exactFields(acl[j]!);
+        const e = exact[j]!;
         if (!key.every((f) => e[f] !== undefined) || restMatch(acl[j]!, key) !== rest) break;
         j++;
       }
@@ -505,10 +506,9 @@ function aclBlockChain(block: readonly AclRule[], prefix: string): { rules: stri
     }
     const name = `${prefix}_${maps.length}`;
     const elements = new Map<string, string>();
-    for (const r of acl.slice(i, j)) {
-      const e = exactFields(r);
-      const k = key.map((f) => e[f]!).join(' . ');
-      if (!elements.has(k)) elements.set(k, verdict(r));
+    for (let k = i; k < j; k++) {
+      const element = key.map((f) => exact[k]![f]!).join(' . ');
+      if (!elements.has(element)) elements.set(element, verdict(acl[k]!));
     }
     maps.push({ name, declaration: `typeof ${key.map((f) => KEY_EXPR[f]).join(' . ')} : verdict`, elements });
     rules.push(`${rest}${key.map((f) => KEY_EXPR[f]).join(' . ')} vmap @${name} comment "${j - i} rules"`);
@@ -537,9 +537,12 @@ export function groupChain(groups: string[], entries: ReadonlyMap<string, SgEntr
   return lines;
 }
 
+/** A side with no address at all (a network without subnets): the rule can match nothing. */
+const matchesNothing = (r: AclRule): boolean => (r.src !== null && !r.src.length) || (r.dst !== null && !r.dst.length);
+
 /** The match part of a rule ("" matches everything); undefined when it can match nothing. */
 function aclMatch(r: AclRule): string | undefined {
-  if ((r.src && !r.src.length) || (r.dst && !r.dst.length)) return undefined;
+  if (matchesNothing(r)) return undefined;
   const set = (xs: (string | number)[]) => (xs.length === 1 ? String(xs[0]) : `{ ${xs.join(', ')} }`);
   const range = ([lo, hi]: [number, number]) => (lo === hi ? String(lo) : `${lo}-${hi}`);
   let m = '';
