@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HostState, NetworkState, PortState } from '../../src/agent/host-state.js';
 import type { AclRule, SgEntry } from '../../src/control/protocol.js';
-import { type NftTable, aclChain, blockTag, desiredNft, groupChain, nftScript, sgChainKey, zonesOf } from '../../src/agent/dataplane/nft.js';
+import { type NftTable, aclChain, blockTag, desiredNft, groupChain, nftScript, ruleMapChains, sgChainKey, zonesOf } from '../../src/agent/dataplane/nft.js';
 
 const net = (uuid: string, id: number, subnet: string, acl?: NetworkState['acl']): NetworkState => ({ uuid, name: uuid, id, table: 1_000_000 + id, serviceAddresses: [], subnets: [subnet], vni: 100 + id, ...(acl ? { acl } : {}) });
 const port = (hostIf: string, network: string): PortState => ({
@@ -135,4 +135,39 @@ test('a long run of rules differing in single values becomes one verdict map, fi
     `add element ip cirrus ${out0} { 6 . 172.16.0.2 . 20002 : drop }`,
   ], 'an element changed in the map both sides share, no chain rewritten');
   assert.deepEqual([...s.changedMaps], [out0]);
+});
+
+test('blocks: each rendered once, its maps named after its policy; a changed block leaves the others (and their maps) untouched', () => {
+  const filler = (p: string, i: number): AclRule => ({ uuid: `${p}${i}`, action: 'pass', protocol: 6, src: null, dst: [`172.16.0.${i}/32`], dports: [[20000 + i, 20000 + i]] });
+  const block = (policy: string, n = 10) => ({ network: 'fe', policy, rules: Array.from({ length: n }, (_, i) => filler(policy, i)) });
+  const [a, b] = [block('pa'), block('pb')];
+  const withBlocks = (blocks: (typeof a)[]) => ({ ...FE, acl: blocks.flatMap((x) => x.rules), aclBlocks: blocks });
+  const out = aclChain(withBlocks([a, b]), 'out');
+  const mapA = `acl_1_${blockTag('pa')}_0`;
+  const mapB = `acl_1_${blockTag('pb')}_0`;
+  assert.deepEqual(out.maps.map((m) => m.name), [mapA, mapB], 'a run never spans two blocks');
+  assert.deepEqual(out.rules.slice(0, 2), [`meta l4proto . ct original ip daddr . th dport vmap @${mapA} comment "10 rules"`, `meta l4proto . ct original ip daddr . th dport vmap @${mapB} comment "10 rules"`]);
+  const inside = aclChain(withBlocks([a, b]), 'in');
+  assert.equal(inside.maps[0], out.maps[0], 'both sides share the rendering and the maps');
+  assert.deepEqual(inside.rules.slice(0, 2), out.rules.slice(0, 2));
+  // Reordered: the maps keep their names (their policies'), the chain changes.
+  assert.deepEqual(aclChain(withBlocks([b, a]), 'out').maps.map((m) => m.name), [mapB, mapA]);
+  // pb edited (a new block object): pa's map is the very same object, so the script skips it.
+  const h = (blocks: (typeof a)[]) => host([withBlocks(blocks)], [port('cv-a', 'fe')]);
+  const d = desiredNft(h([a, b]));
+  const first = nftScript(d, { ip: 'missing', arp: 'missing' }, new Map());
+  const applied = new Map([...d.ip.ruleMaps!.keys()].map((name) => [`ip/${name}`, d.ip.maps.get(name)!]));
+  const b2 = { ...b, rules: b.rules.map((r, i) => (i === 3 ? { ...r, action: 'deny' as const } : r)) };
+  const d2 = desiredNft(h([a, b2]));
+  assert.equal(d2.ip.maps.get(mapA), d.ip.maps.get(mapA));
+  const s = nftScript(d2, { ip: asRead(d.ip), arp: asRead(d.arp) }, first.written, applied);
+  assert.deepEqual(s.lines, [`delete element ip cirrus ${mapB} { 6 . 172.16.0.3 . 20003 }`, `add element ip cirrus ${mapB} { 6 . 172.16.0.3 . 20003 : drop }`]);
+  assert.deepEqual([...s.changedMaps], [mapB]);
+  // A block detached: its map goes after the chains stop using it.
+  const s3 = nftScript(desiredNft(h([a])), { ip: asRead(d.ip), arp: asRead(d.arp) }, first.written, applied);
+  assert.ok(s3.lines.indexOf(`delete map ip cirrus ${mapB}`) > s3.lines.indexOf('flush chain ip cirrus pol_out_1'));
+});
+
+test("ruleMapChains: a rule map belongs to both of its network's chains", () => {
+  assert.deepEqual(ruleMapChains(`acl_12_${blockTag('p')}_3`), ['pol_out_12', 'pol_in_12']);
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Keys, type StoredObject, type StoredRef } from '../../src/config/object.js';
 import { ConfigView } from '../../src/config/view.js';
-import type { Entry, EntryValue } from '../../src/control/protocol.js';
+import type { AclBlockEntry, Entry, EntryValue, NetworkEntry } from '../../src/control/protocol.js';
 import { type Delta, RoutingEngine } from '../../src/control/routing.js';
 import type { Change } from '../../src/store/store.js';
 import { prng } from '../support/prng.js';
@@ -312,6 +312,9 @@ class World {
 interface Coverage {
   route: number;
   leak: number;
+  /** Policy blocks in the documents, and in deltas (set or deleted). */
+  acl: number;
+  aclDeltas: number;
   pending: number;
   deltas: number;
 }
@@ -329,7 +332,7 @@ function walk(seed: number, steps: number): Coverage {
     resetDocs.set(host, new Map(resetEngine.entries(host)));
   };
   for (const h of ['h1', 'h2', 'h3']) watch(h);
-  const seen: Coverage = { route: 0, leak: 0, pending: 0, deltas: 0 };
+  const seen: Coverage = { route: 0, leak: 0, acl: 0, aclDeltas: 0, pending: 0, deltas: 0 };
   for (let i = 0; i < steps; i++) {
     if (i === steps >> 1) watch('h4'); // h5 is never watched: it holds ports but must get no deltas
     const [op, changed] = world.step();
@@ -339,6 +342,7 @@ function walk(seed: number, steps: number): Coverage {
       assert.ok(d.set.length || d.del.length, `${where}: empty delta for ${host}`);
       applyDelta(watched.get(host)!, d);
       seen.deltas++;
+      seen.aclDeltas += [...d.set.map(([k]) => k), ...d.del].filter((k) => k.startsWith('a/')).length;
     }
     const reference = new RoutingEngine(cfg.view);
     for (const [host, doc] of watched) {
@@ -348,6 +352,7 @@ function walk(seed: number, steps: number): Coverage {
       for (const [k, v] of want) {
         if (k.startsWith('r/')) seen.route++;
         if (k.startsWith('l/')) seen.leak++;
+        if (k.startsWith('a/')) seen.acl++;
         if ('pending' in v) seen.pending++;
       }
     }
@@ -361,15 +366,15 @@ function walk(seed: number, steps: number): Coverage {
 }
 
 test('after any sequence of changes, applying the deltas gives what a fresh engine computes', () => {
-  const total: Coverage = { route: 0, leak: 0, pending: 0, deltas: 0 };
+  const total: Coverage = { route: 0, leak: 0, acl: 0, aclDeltas: 0, pending: 0, deltas: 0 };
   // Two fixed seeds, each of which alone catches every incremental-update bug found while
   // writing this (stale VM names, routes to deleted routers, leak entries of peers gaining a subnet).
   for (const seed of [3, 8]) {
     const seen = walk(seed, 200);
     for (const k of Object.keys(total) as (keyof Coverage)[]) total[k] += seen[k];
   }
-  // The walks must actually exercise routes, leaks and pending ports, not pass vacuously.
-  assert.ok(total.route > 400 && total.leak > 400 && total.pending > 300 && total.deltas > 200, `the walks exercised too little: ${JSON.stringify(total)}`);
+  // The walks must actually exercise routes, leaks, policy blocks and pending ports, not pass vacuously.
+  assert.ok(total.route > 400 && total.leak > 400 && total.acl > 1000 && total.aclDeltas > 150 && total.pending > 300 && total.deltas > 200, `the walks exercised too little: ${JSON.stringify(total)}`);
 });
 
 // ---- specific behaviours -----------------------------------------------------------
@@ -587,4 +592,41 @@ test('security groups: a port lists its groups, its host gets them with remote g
   // Port security off: no groups on the port.
   const off = e.update(cfg.change([{ ...member('b', RED, 'h1', '10.1.0.20', ['db'])[0]!, props: { ...member('b', RED, 'h1', '10.1.0.20', ['db'])[0]!.props, port_security_enabled: false } }]));
   assert.deepEqual(off.get('h1')!.del, ['s/db']);
+});
+
+test("policies travel as blocks: a change of one policy sends that policy's a/ entry alone", () => {
+  const pols = ['p1', 'p2', 'p3'].map((u) => policy(u, [{ src: 'local', dst: 'd:p:blue' }]));
+  const cfg = new Config([...pols, red({ policies: ['p1', 'p2', 'p3'] }), blue(), router('h1', '192.168.0.1'), ...port('a', RED, 'h1', '10.1.0.10')]);
+  const e = new RoutingEngine(cfg.view);
+  const doc = new Map(e.entries('h1'));
+  assert.deepEqual((doc.get(`n/${RED}`) as NetworkEntry).policies, ['p1', 'p2', 'p3'], 'the n/ entry lists the blocks in order');
+  assert.deepEqual((doc.get(`a/${RED}/p2`) as AclBlockEntry).rules.map((r) => [r.src, r.dst]), [[['10.1.0.0/24'], ['10.2.0.0/24']], [['10.2.0.0/24'], ['10.1.0.0/24']]]);
+  const d = e.update(cfg.change([policy('p2', [{ src: 'local', dst: 'any', action: 'deny' }])])).get('h1')!;
+  assert.deepEqual([keys(d.set), d.del], [[`a/${RED}/p2`], []], "only p2's block; red's n/ entry is unchanged");
+  // Attaching one more sends its block and the n/ entry's new list, not the others' rules.
+  const p4 = policy('p4', [{ src: 'any', dst: 'any' }]);
+  cfg.change([p4]);
+  const attach = e.update(cfg.change([red({ policies: ['p4', 'p1', 'p2', 'p3'] })])).get('h1')!;
+  assert.deepEqual(keys(attach.set), [`a/${RED}/p4`, `n/${RED}`]);
+  const detach = e.update(cfg.change([red({ policies: ['p4', 'p1', 'p3'] })])).get('h1')!;
+  assert.deepEqual([keys(detach.set), detach.del], [[`n/${RED}`], [`a/${RED}/p2`]]);
+});
+
+test("a network's change recomputes the blocks naming it, and no other network with policies", () => {
+  const names = policy('names-blue', [{ src: 'local', dst: 'd:p:blue' }]);
+  const other = policy('any', [{ src: 'local', dst: 'any' }]);
+  const green = (o: Partial<NetOpts> = {}) => network('net-green', 'green', { id: 3, prefix: '10.3.0', ...o });
+  const cfg = new Config([names, other, red({ policies: ['names-blue'] }), green({ policies: ['any'] }), router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('g', 'net-green', 'h2', '10.3.0.10')]);
+  const e = new RoutingEngine(cfg.view);
+  e.watch('h2');
+  assert.deepEqual((new Map(e.entries('h1')).get(`a/${RED}/names-blue`) as AclBlockEntry).rules[0]!.dst, [], 'blue does not exist yet: its name matches nothing');
+  let deltas = e.update(cfg.change([blue()]));
+  assert.deepEqual(keys(deltas.get('h1')!.set), [`a/${RED}/names-blue`], 'blue appears: the block naming it');
+  assert.deepEqual((new Map(e.entries('h1')).get(`a/${RED}/names-blue`) as AclBlockEntry).rules[0]!.dst, ['10.2.0.0/24']);
+  assert.equal(deltas.has('h2'), false, "green's policy does not name blue: nothing for h2");
+  deltas = e.update(cfg.change([blue({ prefix: '10.4.0' })]));
+  assert.deepEqual((new Map(e.entries('h1')).get(`a/${RED}/names-blue`) as AclBlockEntry).rules[0]!.dst, ['10.4.0.0/24'], 'its subnets changed');
+  assert.equal(deltas.has('h2'), false);
+  deltas = e.update(cfg.change([], [blue({ prefix: '10.4.0' })]));
+  assert.deepEqual((new Map(e.entries('h1')).get(`a/${RED}/names-blue`) as AclBlockEntry).rules[0]!.dst, [], 'deleted');
 });

@@ -16,7 +16,14 @@ export interface NftResult {
 }
 
 export class NftSession {
-  private readonly helper = new LineHelper<{ rc: number; out: string; err: string }>('python3', [SCRIPT]);
+  private readonly helper;
+
+  /** `netns`: the helper works in that namespace instead of this process's. */
+  constructor(netns?: string) {
+    const argv = ['python3', SCRIPT];
+    if (netns) argv.unshift('ip', 'netns', 'exec', netns);
+    this.helper = new LineHelper<{ rc: number; out: string; err: string }>(argv[0]!, argv.slice(1));
+  }
 
   /** Runs a command, or a script as one transaction (as `nft -f`); `json`: output as `nft -j`. */
   async run(cmd: string, json = false): Promise<NftResult> {
