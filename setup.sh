@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 util-linux nftables conntrack iputils-ping iperf3 iperf curl python3 make g++ ca-certificates isc-dhcp-client udhcpc dnsutils python3-scapy)
+APT_PACKAGES=(iproute2 util-linux nftables libnftables1 conntrack iputils-ping iperf3 iperf curl python3 make g++ ca-certificates isc-dhcp-client udhcpc dnsutils python3-scapy)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

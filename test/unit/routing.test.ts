@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Keys, type StoredObject, type StoredRef } from '../../src/config/object.js';
 import { ConfigView } from '../../src/config/view.js';
-import type { Entry, EntryValue, FloatingEntry, NetworkEntry } from '../../src/control/protocol.js';
+import type { AclBlockEntry, Entry, EntryValue, FloatingEntry, NetworkEntry } from '../../src/control/protocol.js';
 import { type Delta, RoutingEngine } from '../../src/control/routing.js';
 import type { Change } from '../../src/store/store.js';
 import { prng } from '../support/prng.js';
@@ -410,6 +410,9 @@ class World {
 interface Coverage {
   route: number;
   leak: number;
+  /** Policy blocks in the documents, and in deltas (set or deleted). */
+  acl: number;
+  aclDeltas: number;
   pending: number;
   deltas: number;
   /** f/ entries, those with several back ends, and n/ entries naming gateways. */
@@ -418,7 +421,7 @@ interface Coverage {
   gateways: number;
 }
 
-const noCoverage = (): Coverage => ({ route: 0, leak: 0, pending: 0, deltas: 0, floating: 0, ecmp: 0, gateways: 0 });
+const noCoverage = (): Coverage => ({ route: 0, leak: 0, acl: 0, aclDeltas: 0, pending: 0, deltas: 0, floating: 0, ecmp: 0, gateways: 0 });
 
 /** Walks `steps` random changes, checking every watched document after each; returns what it saw. */
 function walk(seed: number, steps: number, floating = false): Coverage {
@@ -443,6 +446,7 @@ function walk(seed: number, steps: number, floating = false): Coverage {
       assert.ok(d.set.length || d.del.length, `${where}: empty delta for ${host}`);
       applyDelta(watched.get(host)!, d);
       seen.deltas++;
+      seen.aclDeltas += [...d.set.map(([k]) => k), ...d.del].filter((k) => k.startsWith('a/')).length;
     }
     const reference = new RoutingEngine(cfg.view);
     for (const [host, doc] of watched) {
@@ -452,6 +456,7 @@ function walk(seed: number, steps: number, floating = false): Coverage {
       for (const [k, v] of want) {
         if (k.startsWith('r/')) seen.route++;
         if (k.startsWith('l/')) seen.leak++;
+        if (k.startsWith('a/')) seen.acl++;
         if ('pending' in v) seen.pending++;
         if (k.startsWith('f/')) {
           seen.floating++;
@@ -477,8 +482,8 @@ test('after any sequence of changes, applying the deltas gives what a fresh engi
     const seen = walk(seed, 200);
     for (const k of Object.keys(total) as (keyof Coverage)[]) total[k] += seen[k];
   }
-  // The walks must actually exercise routes, leaks and pending ports, not pass vacuously.
-  assert.ok(total.route > 400 && total.leak > 400 && total.pending > 300 && total.deltas > 200, `the walks exercised too little: ${JSON.stringify(total)}`);
+  // The walks must actually exercise routes, leaks, policy blocks and pending ports, not pass vacuously.
+  assert.ok(total.route > 400 && total.leak > 400 && total.acl > 1000 && total.aclDeltas > 150 && total.pending > 300 && total.deltas > 200, `the walks exercised too little: ${JSON.stringify(total)}`);
 });
 
 test('with floating IPs, external and SNAT networks and gateways too, applying the deltas gives what a fresh engine computes', () => {
@@ -600,12 +605,12 @@ test('deleting a network removes everything of it, leaks included', () => {
   const pol = policy('np', [{ src: 'local', dst: 'any' }]);
   const cfg = new Config([pol, red({ policies: ['np'] }), blue({ policies: ['np'] }), router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('b', BLUE, 'h2', '10.2.0.10')]);
   const e = new RoutingEngine(cfg.view);
-  assert.deepEqual(keys(e.entries('h1')), ['l/net-red/net-blue', 'n/net-blue', 'n/net-red', 'p/a', 'r/net-blue/10.2.0.10']);
+  assert.deepEqual(keys(e.entries('h1')), ['a/net-blue/np', 'a/net-red/np', 'l/net-red/net-blue', 'n/net-blue', 'n/net-red', 'p/a', 'r/net-blue/10.2.0.10']);
   e.watch('h2');
   const d = e.update(cfg.change([], [iip('b-ip', 'b', BLUE, '10.2.0.10'), vmi('b', { net: BLUE }), blue()]));
   assert.deepEqual(d.get('h1')?.set, [], 'h1 keeps red');
-  assert.deepEqual(d.get('h1')?.del.sort(), ['l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10']);
-  assert.deepEqual(d.get('h2')?.del.sort(), ['l/net-blue/net-red', 'n/net-blue', 'n/net-red', 'p/b', 'r/net-red/10.1.0.10']);
+  assert.deepEqual(d.get('h1')?.del.sort(), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10']);
+  assert.deepEqual(d.get('h2')?.del.sort(), ['a/net-blue/np', 'a/net-red/np', 'l/net-blue/net-red', 'n/net-blue', 'n/net-red', 'p/b', 'r/net-red/10.1.0.10']);
   assert.deepEqual(e.entries('h2'), []);
 });
 
@@ -614,11 +619,11 @@ test('a leaked network is seen with its routes; without the leak it is not', () 
   const base = [pol, router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('b', BLUE, 'h2', '10.2.0.10')];
   const cfg = new Config([...base, red({ policies: ['np'] }), blue()]);
   const e = new RoutingEngine(cfg.view);
-  assert.deepEqual(keys(e.entries('h1')), ['n/net-red', 'p/a'], 'only red allows: no leak');
+  assert.deepEqual(keys(e.entries('h1')), ['a/net-red/np', 'n/net-red', 'p/a'], 'only red allows: no leak');
   const d = e.update(cfg.change([blue({ policies: ['np'] })]));
-  assert.deepEqual(keys(d.get('h1')!.set), ['l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10']);
+  assert.deepEqual(keys(d.get('h1')!.set), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10']);
   assert.deepEqual(new Map(e.entries('h1')).get('l/net-red/net-blue'), { network: RED, peer: BLUE });
-  assert.deepEqual(e.update(cfg.change([blue()])).get('h1')!.del.sort(), ['l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10'], 'detaching withdraws it');
+  assert.deepEqual(e.update(cfg.change([blue()])).get('h1')!.del.sort(), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue', 'r/net-blue/10.2.0.10'], 'detaching withdraws it');
 });
 
 test('editing an attached policy to deny withdraws the leak', () => {
@@ -626,7 +631,8 @@ test('editing an attached policy to deny withdraws the leak', () => {
   const e = new RoutingEngine(cfg.view);
   assert.ok(new Map(e.entries('h1')).has('l/net-red/net-blue'));
   const d = e.update(cfg.change([policy('np', [{ src: 'local', dst: 'any', action: 'deny' }])]));
-  assert.deepEqual(d.get('h1')?.del.sort(), ['l/net-red/net-blue', 'n/net-blue']);
+  assert.deepEqual(d.get('h1')?.del.sort(), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue']);
+  assert.deepEqual(keys(d.get('h1')!.set), ['a/net-red/np'], "red's block of the policy now denies; red's n/ entry is unchanged");
 });
 
 test('an interface is plumbed with its first instance-ip; deleting that one falls back to the next', () => {
@@ -641,9 +647,9 @@ test('a leak entry appears once the peer network has a subnet', () => {
   const pol = policy('np', [{ src: 'local', dst: 'any' }]);
   const cfg = new Config([pol, red({ policies: ['np'] }), blue({ policies: ['np'], prefix: undefined }), ...port('a', RED, 'h1', '10.1.0.10'), vmi('b', { net: BLUE, host: 'h2' })]);
   const e = new RoutingEngine(cfg.view);
-  assert.deepEqual(keys(e.entries('h1')), ['n/net-red', 'p/a'], 'no leak entry for a network without a subnet');
+  assert.deepEqual(keys(e.entries('h1')), ['a/net-red/np', 'n/net-red', 'p/a'], 'no leak entry for a network without a subnet');
   const d = e.update(cfg.change([blue({ policies: ['np'] })]));
-  assert.deepEqual(keys(d.get('h1')!.set), ['l/net-red/net-blue', 'n/net-blue']);
+  assert.deepEqual(keys(d.get('h1')!.set), ['a/net-blue/np', 'l/net-red/net-blue', 'n/net-blue']);
 });
 
 test("renaming an interface's virtual machine updates its p/ entry", () => {
@@ -864,4 +870,41 @@ test('a floating IP gains its back end when the back end\'s interface gets its i
   assert.deepEqual((docs.get('h1')!.get('f/vip') as FloatingEntry).backends, [R1], 'r4 has no address yet');
   for (const [h, d] of e.update(cfg.change([iip('r4-ip', 'r4', RED, '10.1.0.14')]))) applyDelta(docs.get(h)!, d);
   for (const h of ['h1', 'h3']) assert.deepEqual((docs.get(h)!.get('f/vip') as FloatingEntry).backends, [R1, be('r4', '10.1.0.14', '192.168.0.3')], h);
+});
+
+test("policies travel as blocks: a change of one policy sends that policy's a/ entry alone", () => {
+  const pols = ['p1', 'p2', 'p3'].map((u) => policy(u, [{ src: 'local', dst: 'd:p:blue' }]));
+  const cfg = new Config([...pols, red({ policies: ['p1', 'p2', 'p3'] }), blue(), router('h1', '192.168.0.1'), ...port('a', RED, 'h1', '10.1.0.10')]);
+  const e = new RoutingEngine(cfg.view);
+  const doc = new Map(e.entries('h1'));
+  assert.deepEqual((doc.get(`n/${RED}`) as NetworkEntry).policies, ['p1', 'p2', 'p3'], 'the n/ entry lists the blocks in order');
+  assert.deepEqual((doc.get(`a/${RED}/p2`) as AclBlockEntry).rules.map((r) => [r.src, r.dst]), [[['10.1.0.0/24'], ['10.2.0.0/24']], [['10.2.0.0/24'], ['10.1.0.0/24']]]);
+  const d = e.update(cfg.change([policy('p2', [{ src: 'local', dst: 'any', action: 'deny' }])])).get('h1')!;
+  assert.deepEqual([keys(d.set), d.del], [[`a/${RED}/p2`], []], "only p2's block; red's n/ entry is unchanged");
+  // Attaching one more sends its block and the n/ entry's new list, not the others' rules.
+  const p4 = policy('p4', [{ src: 'any', dst: 'any' }]);
+  cfg.change([p4]);
+  const attach = e.update(cfg.change([red({ policies: ['p4', 'p1', 'p2', 'p3'] })])).get('h1')!;
+  assert.deepEqual(keys(attach.set), [`a/${RED}/p4`, `n/${RED}`]);
+  const detach = e.update(cfg.change([red({ policies: ['p4', 'p1', 'p3'] })])).get('h1')!;
+  assert.deepEqual([keys(detach.set), detach.del], [[`n/${RED}`], [`a/${RED}/p2`]]);
+});
+
+test("a network's change recomputes the blocks naming it, and no other network with policies", () => {
+  const names = policy('names-blue', [{ src: 'local', dst: 'd:p:blue' }]);
+  const other = policy('any', [{ src: 'local', dst: 'any' }]);
+  const green = (o: Partial<NetOpts> = {}) => network('net-green', 'green', { id: 3, prefix: '10.3.0', ...o });
+  const cfg = new Config([names, other, red({ policies: ['names-blue'] }), green({ policies: ['any'] }), router('h1', '192.168.0.1'), router('h2', '192.168.0.2'), ...port('a', RED, 'h1', '10.1.0.10'), ...port('g', 'net-green', 'h2', '10.3.0.10')]);
+  const e = new RoutingEngine(cfg.view);
+  e.watch('h2');
+  assert.deepEqual((new Map(e.entries('h1')).get(`a/${RED}/names-blue`) as AclBlockEntry).rules[0]!.dst, [], 'blue does not exist yet: its name matches nothing');
+  let deltas = e.update(cfg.change([blue()]));
+  assert.deepEqual(keys(deltas.get('h1')!.set), [`a/${RED}/names-blue`], 'blue appears: the block naming it');
+  assert.deepEqual((new Map(e.entries('h1')).get(`a/${RED}/names-blue`) as AclBlockEntry).rules[0]!.dst, ['10.2.0.0/24']);
+  assert.equal(deltas.has('h2'), false, "green's policy does not name blue: nothing for h2");
+  deltas = e.update(cfg.change([blue({ prefix: '10.4.0' })]));
+  assert.deepEqual((new Map(e.entries('h1')).get(`a/${RED}/names-blue`) as AclBlockEntry).rules[0]!.dst, ['10.4.0.0/24'], 'its subnets changed');
+  assert.equal(deltas.has('h2'), false);
+  deltas = e.update(cfg.change([], [blue({ prefix: '10.4.0' })]));
+  assert.deepEqual((new Map(e.entries('h1')).get(`a/${RED}/names-blue`) as AclBlockEntry).rules[0]!.dst, [], 'deleted');
 });

@@ -439,27 +439,67 @@ function restMatch(r: AclRule, without: Field[]): string | undefined {
  * A network's policy chain for one side. `out`: new connections from its workloads. `in`:
  * new connections to its workloads. A pass returns to the forward chain (the next check);
  * unmatched: pass within the network, drop from or to any other (OpenContrail's default).
- * Each rule counts what it decides, under its uuid. A run of at least MAP_BLOCK_MIN
- * consecutive rules that differ only in single values (a protocol, an address, a port) and
- * are alike otherwise becomes one verdict-map lookup: distinct single values never overlap,
- * so first match is kept (a repeated key keeps its first verdict), and a new connection
- * pays one lookup instead of one test per rule. Rules merged into a map are counted by the
- * map's rule together.
+ * The rules are its policies' blocks in order, each rendered once (see aclBlockChain).
  */
 export function aclChain(n: NetworkState, side: 'out' | 'in'): { rules: string[]; maps: RuleMap[] } {
   const own = `{ ${n.subnets.join(', ')} }`;
   const rules: string[] = [];
   const maps: RuleMap[] = [];
-  const acl = (n.acl ?? []).filter((r) => aclMatch(r) !== undefined);
+  for (const b of n.aclBlocks ?? [{ policy: '', rules: n.acl ?? [] }]) {
+    // The same for both sides (the rules say which way they go): one rendering, shared maps.
+    const r = aclBlockChain(b.rules, `${RULE_MAP_PREFIX}${n.id}_${blockTag(b.policy)}`);
+    rules.push(...r.rules);
+    maps.push(...r.maps);
+  }
+  if (n.subnets.length) rules.push(side === 'out' ? `${DADDR} ${own} return` : `ip saddr ${own} return`);
+  rules.push(`counter ${denyLog('policy', 'default')}drop comment "default"`);
+  return { rules, maps };
+}
+
+/**
+ * A block's rule maps are named `acl_<network id>_<tag>_<k>` (tag: from its policy's uuid):
+ * stable while the policy stays, whatever comes and goes around it. Both of the network's
+ * chains look them up.
+ */
+const RULE_MAP_PREFIX = 'acl_';
+export const blockTag = (policy: string): string => createHash('sha256').update(policy).digest('hex').slice(0, 12);
+
+/** The policy chains a rule map belongs to: its network's two. */
+export const ruleMapChains = (map: string): string[] => {
+  const id = map.slice(RULE_MAP_PREFIX.length).split('_', 1)[0]!;
+  return [`${POLICY_CHAIN_PREFIX}out_${id}`, `${POLICY_CHAIN_PREFIX}in_${id}`];
+};
+
+/** Renderings by block (the document's rules array: the same object while its policy is unchanged) and map prefix. */
+const rendered = new WeakMap<readonly AclRule[], Map<string, { rules: string[]; maps: RuleMap[] }>>();
+
+/**
+ * One block's rules as chain rules, its rule maps named `<prefix>_<k>`; memoised (the
+ * result is shared: never to be changed). Each rule counts what it decides, under its uuid.
+ * A run of at least MAP_BLOCK_MIN consecutive rules that differ only in single values (a
+ * protocol, an address, a port) and are alike otherwise becomes one verdict-map lookup:
+ * distinct single values never overlap, so first match is kept (a repeated key keeps its
+ * first verdict), and a new connection pays one lookup instead of one test per rule.
+ * Rules merged into a map are counted by the map's rule together.
+ */
+function aclBlockChain(block: readonly AclRule[], prefix: string): { rules: string[]; maps: RuleMap[] } {
+  let byPrefix = rendered.get(block);
+  if (!byPrefix) rendered.set(block, (byPrefix = new Map()));
+  const known = byPrefix.get(prefix);
+  if (known) return known;
+  const rules: string[] = [];
+  const maps: RuleMap[] = [];
+  const acl = block.filter((r) => !matchesNothing(r));
+  const exact = acl.map(exactFields);
   const verdict = (r: AclRule) => (r.action === 'deny' ? 'drop' : 'return');
   for (let i = 0; i < acl.length; ) {
-    const first = exactFields(acl[i]!);
+    const first = exact[i]!;
     const key = (['protocol', 'src', 'dst', 'dport'] as Field[]).filter((f) => first[f] !== undefined);
     const rest = restMatch(acl[i]!, key);
     let j = i + 1;
     if (key.some((f) => f !== 'protocol')) {
       while (j < acl.length) {
-        const e = exactFields(acl[j]!);
+        const e = exact[j]!;
         if (!key.every((f) => e[f] !== undefined) || restMatch(acl[j]!, key) !== rest) break;
         j++;
       }
@@ -470,20 +510,19 @@ export function aclChain(n: NetworkState, side: 'out' | 'in'): { rules: string[]
       i++;
       continue;
     }
-    const name = `${side === 'out' ? 'out' : 'in'}_${n.id}_${maps.length}`;
+    const name = `${prefix}_${maps.length}`;
     const elements = new Map<string, string>();
-    for (const r of acl.slice(i, j)) {
-      const e = exactFields(r);
-      const k = key.map((f) => e[f]!).join(' . ');
-      if (!elements.has(k)) elements.set(k, verdict(r));
+    for (let k = i; k < j; k++) {
+      const element = key.map((f) => exact[k]![f]!).join(' . ');
+      if (!elements.has(element)) elements.set(element, verdict(acl[k]!));
     }
     maps.push({ name, declaration: `typeof ${key.map((f) => KEY_EXPR[f]).join(' . ')} : verdict`, elements });
     rules.push(`${rest}${key.map((f) => KEY_EXPR[f]).join(' . ')} vmap @${name} comment "${j - i} rules"`);
     i = j;
   }
-  if (n.subnets.length) rules.push(side === 'out' ? `${DADDR} ${own} return` : `ip saddr ${own} return`);
-  rules.push(`counter ${denyLog('policy', 'default')}drop comment "default"`);
-  return { rules, maps };
+  const out = { rules, maps };
+  byPrefix.set(prefix, out);
+  return out;
 }
 
 /** The chains of a set of groups are shared by the ports in exactly those groups. */
@@ -504,9 +543,12 @@ export function groupChain(groups: string[], entries: ReadonlyMap<string, SgEntr
   return lines;
 }
 
+/** A side with no address at all (a network without subnets): the rule can match nothing. */
+const matchesNothing = (r: AclRule): boolean => (r.src !== null && !r.src.length) || (r.dst !== null && !r.dst.length);
+
 /** The match part of a rule ("" matches everything); undefined when it can match nothing. */
 function aclMatch(r: AclRule): string | undefined {
-  if ((r.src && !r.src.length) || (r.dst && !r.dst.length)) return undefined;
+  if (matchesNothing(r)) return undefined;
   const set = (xs: (string | number)[]) => (xs.length === 1 ? String(xs[0]) : `{ ${xs.join(', ')} }`);
   const range = ([lo, hi]: [number, number]) => (lo === hi ? String(lo) : `${lo}-${hi}`);
   let m = '';
@@ -551,9 +593,10 @@ export function nftScript(
       for (const [map, elems] of want.maps) addElements(map, [...elems]);
       continue;
     }
-    // Rule maps not read this pass hold what was last written into them.
-    const haveMaps = new Map(have.maps);
-    if (!have.ruleMapsRead) for (const [key, elems] of appliedMaps) if (key.startsWith(`${family}/`)) haveMaps.set(key.slice(family.length + 1), new Map(elems));
+    // Rule maps not read this pass hold what was last written into them (the very same
+    // elements object when its block is unchanged: nothing to compare).
+    const haveMaps = new Map<string, ReadonlyMap<string, string>>(have.maps);
+    if (!have.ruleMapsRead) for (const [key, elems] of appliedMaps) if (key.startsWith(`${family}/`)) haveMaps.set(key.slice(family.length + 1), elems);
     // Rule maps: made before the chains that look them up, removed after.
     for (const [name, declaration] of want.ruleMaps ?? []) if (!haveMaps.has(name)) lines.push(`add map ${t} ${name} { ${declaration}; }`);
     for (const [name, rules] of want.chains) {
@@ -566,6 +609,7 @@ export function nftScript(
     }
     for (const [map, elems] of want.maps) {
       const current = haveMaps.get(map) ?? new Map<string, string>();
+      if (current === elems) continue;
       const stale = [...current].filter(([k, v]) => elems.get(k) !== v).map(([k]) => k);
       const missing = [...elems].filter(([k, v]) => current.get(k) !== v);
       if (stale.length) lines.push(`delete element ${t} ${map} { ${stale.join(', ')} }`);
