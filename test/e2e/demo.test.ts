@@ -1,7 +1,9 @@
-// The first-run demo: `lab up --demo` applies examples/demo.yaml to the lab: its web server
-// answers from red and, through the pass-all policy, from green; a second run and a
+// The first-run demo: `lab up --gateway --demo` applies examples/demo.yaml to the lab: its
+// web server answers from red, through the pass-all policy from green, and from the outside
+// namespace through the gateway and service-1's floating IP; a second run and a
 // plain `apply -f` of the same file change nothing; the syslog seed example applies beside
-// it; `lab down` removes it all, the web server included. Uses the examples' fixed
+// it, and the Kubernetes-like one (an ECMP service address over two back ends); `lab down`
+// removes it all, the web server included. Uses the examples' fixed
 // workload names (service-1, fe-1, ...), so it needs them free on this machine.
 
 import assert from 'node:assert/strict';
@@ -27,10 +29,10 @@ after(async () => {
   await cirrus('lab', 'down', '--name', LAB).catch(() => undefined);
 });
 
-test('lab up --demo applies examples/demo.yaml, idempotently; service-1 serves red and green; the syslog example beside it; lab down removes it', async () => {
+test('lab up --gateway --demo applies examples/demo.yaml, idempotently; service-1 serves red, green and the outside; the seed examples beside it; lab down removes it', async () => {
   const port = String(await freePort());
   const api = `http://127.0.0.1:${port}`;
-  const first = await cirrus('lab', 'up', '--hosts', '2', '--demo', '--name', LAB, '--api-port', port);
+  const first = await cirrus('lab', 'up', '--hosts', '2', '--gateway', '--demo', '--name', LAB, '--api-port', port);
   for (const w of demoWorkloads()) assert.match(first.stderr, new RegExp(`workload ${w.name} on ${w.host}: ${w.address!.replace(/\./g, '\\.')} in ${w.network}`));
   assert.match(first.stderr, /created floating-ip public:floating-ip-pool:service-1/);
   assert.match(first.stdout, /try:/);
@@ -41,8 +43,10 @@ test('lab up --demo applies examples/demo.yaml, idempotently; service-1 serves r
     const page = await pollUntil(`${from} gets service-1's page`, () => fetchIn(from, 'http://192.168.10.10/'), { timeoutMs: 15_000, intervalMs: 200 });
     assert.match(page, /Directory listing/);
   }
+  const outside = await pollUntil('the outside gets the page through the floating IP', () => fetchIn('outside', 'http://203.0.113.10/'), { timeoutMs: 15_000, intervalMs: 200 });
+  assert.match(outside, /Directory listing/);
 
-  const again = await cirrus('lab', 'up', '--hosts', '2', '--demo', '--name', LAB, '--api-port', port);
+  const again = await cirrus('lab', 'up', '--hosts', '2', '--gateway', '--demo', '--name', LAB, '--api-port', port);
   assert.doesNotMatch(again.stderr, /workload .* on h/, 'the second run creates nothing');
   assert.match(again.stderr, /nothing to change/);
   const plan = await run(process.execPath, [CIRRUS, 'apply', '-f', DEMO_FILE, '--lab', LAB, '--dry-run']);
@@ -65,6 +69,20 @@ test('lab up --demo applies examples/demo.yaml, idempotently; service-1 serves r
   await pollUntil('fe-1 reaches syslog-1:514', async () => ((await tcp(514)) ? true : undefined), { timeoutMs: 15_000, intervalMs: 200 });
   assert.equal(await tcp(22), false, 'no ssh from the front end');
   assert.match((await cirrus('delete', '-f', syslog, '--lab', LAB)).stdout, /deleted project default-domain:syslog/);
+
+  // The Kubernetes-like seed: the service address spreads new connections over both redis back ends.
+  const k8s = path.join(REPO, 'examples/k8s-service.yaml');
+  await cirrus('apply', '-f', k8s, '--lab', LAB);
+  const answer = () =>
+    cirrus('lab', 'exec', 'frontend-1', '--name', LAB, '--', 'python3', '-c', "import socket; print(socket.create_connection(('10.32.254.10', 6379), timeout=1).recv(64).decode())").then((r) => r.stdout.trim(), () => undefined);
+  const seen = new Set<string>();
+  await pollUntil('both redis back ends to answer the service address', async () => {
+    const a = await answer();
+    if (a) seen.add(a);
+    return seen.size === 2 ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 50 });
+  assert.deepEqual([...seen].every((a) => a.startsWith('10.32.2.')), true, `back ends in the redis network: ${[...seen].join(', ')}`);
+  await cirrus('delete', '-f', k8s, '--lab', LAB);
 
   const server = readWorkload(LAB, 'service-1')!.process!;
   await cirrus('lab', 'down', '--name', LAB);
