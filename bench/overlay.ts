@@ -4,7 +4,8 @@
 //   node dist/bench/overlay.js [--rounds 3] [--seconds 5] [--pings 200] [--direct-underlay] [--json]   (as root)
 //
 // Cirrus side: `cirrus lab up --hosts 2`, network red, one workload on h1 and one on h2.
-// Baseline: two host namespaces whose underlay goes through a bridge in a third namespace,
+// Baseline (bench/support/baselines.ts, shared with bench/report.ts): two host namespaces
+// whose underlay goes through a bridge in a third namespace,
 // as the lab's fabric does (the same kind of namespaces), a `vxlan external` device in each
 // (the variant of feas_i.sh, the way Cirrus's `cvx` works), `encap ip id 100` routes in a
 // per-network table, a `tun_id 100` rule on receive, permanent neighbours, workload MTU

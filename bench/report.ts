@@ -312,7 +312,7 @@ async function runControl(row: ControlRow): Promise<ControlFigure[]> {
   const c = CONTROL[row];
   const argv = [path.join(REPO, 'dist/bench', c.script), ...c.args, '--json'];
   const shown = `node dist/bench/${c.script} ${c.args.map((a) => (a === '' ? "''" : a)).join(' ')} --json`;
-  const source = `this run: \`${shown}\`${QUICK ? ' (quick)' : ' (reduced size)'}; method and full-size figures: "${c.section}" below`;
+  const source = `this run: \`${shown}\`${QUICK ? ' (quick)' : ''}; method and earlier figures: "${c.section}" below`;
   log(`control plane: ${shown}`);
   const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO });
   controlChildren.add(child);
@@ -484,7 +484,9 @@ async function main(): Promise<void> {
   }
   if (rows.includes('cirrus-policy')) notes.push(`The ${RULES.toLocaleString('en')} rules were verified in both hosts' kernels (the agents' compiled rules and the counted lines of h1's pol_out and h2's pol_in chains) before the first measurement.`);
   notes.push(`New connections: \`connrate.py client IP 5300 ${CONN_SECONDS} ${CONCURRENCY}\` (${CONCURRENCY} clients, each connect, read one byte, close with RST); ${connErrors} failed connections in all rows and rounds.`);
-  const noise = `load average ${load0.map((x) => x.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the run started; ${Number.isFinite(busyCores) ? `${busyCores.toFixed(2)} of ${os.availableParallelism()} cores busy on average during the measurements (this benchmark's own traffic included)` : 'busy cores not measured'}. The machine is shared with other developers' builds and tests: figures move by ±10–20 % between runs (see the spread table), so compare rows within one run, and read differences under ~10 % as noise.`;
+  const bs = reports.find((r) => r.id === 'vxlan');
+  const range = (f: { min: number; max: number } | undefined, d: number) => (f ? `${f.min.toFixed(d)}–${f.max.toFixed(d)}` : '–');
+  const noise = `load average ${load0.map((x) => x.toFixed(2)).join(' / ')} (1 / 5 / 15 min) when the run started; ${Number.isFinite(busyCores) ? `${busyCores.toFixed(2)} of ${os.availableParallelism()} cores busy on average during the measurements (this benchmark's own traffic included)` : 'busy cores not measured'}. The baseline's own rounds ranged ${range(bs?.gbps1, 2)} Gbit/s (1 stream) and ${range(bs?.connRate, 0)} connections/s: the machine is shared with other developers' builds and tests, so compare rows within one run and treat differences smaller than the spread table's ranges as noise.`;
   const args = process.argv.slice(2).map((a) => (a === '' ? "''" : a)).join(' ');
   const tools = await toolVersions();
   const commands = [
