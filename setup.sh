@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 util-linux nftables libnftables1 conntrack iputils-ping iperf3 iperf curl python3 make g++ ca-certificates isc-dhcp-client udhcpc dnsutils python3-scapy)
+# iperf, ethtool and openvswitch-switch: the benchmark report (npm run bench) only; Open vSwitch's
+# daemons are started by the benchmark itself, never as the system's service.
+APT_PACKAGES=(iproute2 util-linux nftables libnftables1 conntrack iputils-ping iperf3 iperf ethtool openvswitch-switch curl python3 make g++ ca-certificates isc-dhcp-client udhcpc dnsutils python3-scapy)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
