@@ -33,7 +33,7 @@
 // removed once: h3 has no back end left, h1's group loses h3 and h3 forgets svc. (A host
 // added back to a group takes only buckets idle for 180 s, so this one is not repeated.)
 
-import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +41,8 @@ import { run } from '../src/agent/dataplane/kernel.js';
 import { pollUntil } from '../src/util/poll.js';
 import { CIRRUS, freePort } from '../test/support/server.js';
 import { flagNumber, flagSet } from './support/flags.js';
-import { must, stopChild } from './support/exec.js';
+import { cleanupOnSignals, labDown, must } from './support/exec.js';
+import { startIn, stop, stopAll } from './support/netns-children.js';
 import { JsonClient, expectOk } from './support/http.js';
 import { now } from './support/probes.js';
 
@@ -79,42 +80,6 @@ const WHO_PORT = 5400;
 const msSince = (t0: bigint, t: bigint = now()): number => Number(t - t0) / 1e6;
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-// ---- processes --------------------------------------------------------------------------
-
-/** Long-lived children (servers, prober): each stopped by its own PID at the end, whatever happens. */
-const children = new Set<ChildProcess>();
-
-function stop(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  return stopChild(child);
-}
-
-/** `ip netns exec NS argv...` (which execs argv: the child's PID is its own), waiting for "ready" on stdout when asked. */
-async function startIn(netns: string, argv: string[], waitReady: boolean): Promise<ChildProcessWithoutNullStreams> {
-  const child = spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
-  if (!waitReady) {
-    child.stdout.on('data', () => {}); // drained: a full pipe would stall a server
-    return child;
-  }
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} in ${netns}: not ready after 10 s: ${err}`)), 10_000);
-    const lines = readline.createInterface({ input: child.stdout });
-    lines.once('line', (l) => {
-      clearTimeout(timer);
-      lines.close();
-      if (l.trim() === 'ready') resolve();
-      else reject(new Error(`${argv.join(' ')} in ${netns}: said '${l}'`));
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${argv.join(' ')} in ${netns} exited (${code}): ${err}`));
-    });
-  });
-  return child;
-}
 
 // ---- the prober ---------------------------------------------------------------------------
 
@@ -289,21 +254,15 @@ let labTried = false;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     api?.close();
-    for (const c of [...children]) await stop(c);
+    await stopAll();
     if (labTried) {
-      const r = await run(process.execPath, [CIRRUS, 'lab', 'down', '--name', lab]);
-      if (r.code !== 0) process.stderr.write(`lab down: ${r.stderr.trim()}\n`);
+      await labDown(CIRRUS, lab);
     }
   })();
   return cleaned;
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    process.stderr.write(`${sig}: cleaning up\n`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanupOnSignals(cleanup);
 
 async function main(): Promise<void> {
   const started = Date.now();

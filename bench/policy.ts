@@ -51,7 +51,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/agent/dataplane/kernel.js';
 import { type NftTable, desiredNft, nftScript } from '../src/agent/dataplane/nft.js';
@@ -60,7 +60,8 @@ import { type PolicyRule, parseRule } from '../src/cli/rule-syntax.js';
 import { agentLog, hostNetns } from '../src/lab/layout.js';
 import { CIRRUS, freePort } from '../test/support/server.js';
 import { flagNumber, flagSet, flagString } from './support/flags.js';
-import { must, stopChild } from './support/exec.js';
+import { cleanupOnSignals, labDown, must } from './support/exec.js';
+import { startIn, stop, stopAll } from './support/netns-children.js';
 import { JsonClient, expectOk } from './support/http.js';
 import * as pol from './support/policies.js';
 import { type PoliciesView, expectedCountedLines, fillerRuleText } from './support/policies.js';
@@ -99,39 +100,6 @@ const now = (): bigint => process.hrtime.bigint();
 const msSince = (t0: bigint, t: bigint = now()): number => Number(t - t0) / 1e6;
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
-// ---- processes --------------------------------------------------------------------------
-
-/** Long-lived children (servers, prober): each stopped by its own PID at the end, whatever happens. */
-const children = new Set<ChildProcess>();
-
-function stop(child: ChildProcess): Promise<void> {
-  children.delete(child);
-  return stopChild(child);
-}
-
-/** `ip netns exec NS argv...`, waiting until its stdout says `ready` when asked to. */
-async function startIn(netns: string, argv: string[], waitReady: boolean): Promise<ChildProcessWithoutNullStreams> {
-  const child = spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
-  children.add(child);
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
-  child.stdout.on('data', () => {}); // always drained: a full pipe would stall a server (iperf3 prints every test)
-  if (!waitReady) return child;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} in ${netns}: not ready after 10 s: ${err}`)), 10_000);
-    child.stdout.on('data', (b: Buffer) => {
-      if (b.toString().includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${argv.join(' ')} in ${netns} exited (${code}): ${err}`));
-    });
-  });
-  return child;
-}
 
 
 
@@ -663,7 +631,7 @@ let failed = false;
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     api?.close();
-    for (const c of [...children]) await stop(c);
+    await stopAll();
     if (labTried && failed) {
       // The lab's logs go with it: their ends, for the failure's diagnosis.
       for (const host of ['h1', 'h2']) {
@@ -673,8 +641,7 @@ function cleanup(): Promise<void> {
       }
     }
     if (labTried) {
-      const r = await run(process.execPath, [CIRRUS, 'lab', 'down', '--name', lab]);
-      if (r.code !== 0) process.stderr.write(`lab down: ${r.stderr.trim()}\n`);
+      await labDown(CIRRUS, lab);
     }
     const left = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!);
     for (const ns of left) if (ns === SCRATCH || ns === CLIENT || ns === SERVER) await run('ip', ['netns', 'del', ns]);
@@ -682,12 +649,7 @@ function cleanup(): Promise<void> {
   return cleaned;
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    process.stderr.write(`${sig}: cleaning up\n`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanupOnSignals(cleanup);
 
 async function main(): Promise<void> {
   const started = Date.now();

@@ -34,7 +34,7 @@ import { pollUntil } from '../src/util/poll.js';
 import { CIRRUS, REPO, freePort } from '../test/support/server.js';
 import { type DataPath, buildFlannel, buildKernelVxlan, buildVeth, deleteNetnsWithPrefix } from './support/baselines.js';
 import { machineCpuSeconds } from './support/cpu.js';
-import { must, stopChild } from './support/exec.js';
+import { cleanupOnSignals, labDown, must, stopChild } from './support/exec.js';
 import { flagNumber, flagSet, flagString } from './support/flags.js';
 import { JsonClient, expectOk } from './support/http.js';
 import { Servers, connRate, iperf2, iperf3, pingRtts } from './support/measure.js';
@@ -126,8 +126,7 @@ function cleanup(): Promise<void> {
     await servers.stop();
     await ovsStop?.().catch((e: Error) => log(`ovs stop: ${e.message}`));
     if (labTried) {
-      const r = await run(process.execPath, [CIRRUS, 'lab', 'down', '--name', LAB]);
-      if (r.code !== 0) log(`lab down: ${r.stderr.trim()}`);
+      await labDown(CIRRUS, LAB);
     }
     const left = await deleteNetnsWithPrefix(...ALL_PREFIXES);
     if (left.length) log(`namespaces deleted: ${left.join(' ')}`);
@@ -135,12 +134,7 @@ function cleanup(): Promise<void> {
   return cleaned;
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    log(`${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+cleanupOnSignals(cleanup, log);
 
 const started = Date.now();
 function log(s: string): void {

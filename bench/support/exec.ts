@@ -22,3 +22,19 @@ export function stopChild(child: ChildProcess, graceMs = 2_000): Promise<void> {
     child.kill('SIGTERM');
   });
 }
+
+/** On SIGINT or SIGTERM: say so, run `cleanup` (namespaces, children, the lab), exit 130. */
+export function cleanupOnSignals(cleanup: () => Promise<void>, say: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      say(`${sig}: cleaning up`);
+      void cleanup().finally(() => process.exit(130));
+    });
+  }
+}
+
+/** `cirrus lab down --name LAB`, reporting (not throwing) a failure: clean-up goes on. */
+export async function labDown(cirrus: string, lab: string): Promise<void> {
+  const r = await run(process.execPath, [cirrus, 'lab', 'down', '--name', lab]);
+  if (r.code !== 0) process.stderr.write(`lab down: ${r.stderr.trim()}\n`);
+}
