@@ -189,6 +189,8 @@ function resourceSchema(def: TypeDef): SchemaObject {
   for (const child of childTypes(def.name)) {
     Object.assign(props[childrenField(child)]!, readOnlyLinks(`the ${child} children of this object`), { 'x-cirrus-children': child });
   }
+  // Reads show an unset id_perms.description as null, as TF does (requests drop nulls).
+  props['id_perms']!.properties!['description']!.nullable = true;
   Object.assign(props['href']!, { type: 'string', readOnly: true, description: 'URL of this object' });
   Object.assign(props['name']!, { type: 'string', description: 'last element of fq_name; on create without fq_name, the name under the default parent' });
   Object.assign(props['parent_href']!, { type: 'string', readOnly: true, description: 'URL of the parent' });
