@@ -366,8 +366,8 @@ function cirrusPaths(paths: Record<string, PathItem>): void {
   paths['/_cirrus/snapshot'] = {
     get: {
       tags: ['change feed'],
-      summary: 'every key of the store with the revision it was read at; follow it with /_cirrus/watch?since=rev',
-      responses: { 200: json(Type.Object({ rev: Type.Integer(), kvs: Type.Array(KeyValue) })) },
+      summary: 'every key of the store with the revision it was read at; follow it with `GET /_cirrus/watch?since=<rev>`',
+      responses: { 200: json(Type.Object({ rev: Type.Integer({ description: 'the revision the keys were read at' }), kvs: Type.Array(KeyValue, { description: 'in key order' }) })) },
     },
   };
   paths['/_cirrus/watch'] = {
@@ -407,7 +407,7 @@ function discoveryPaths(paths: Record<string, PathItem>): void {
       responses: { 200: json(Type.Object({ href: Type.String(), links: Type.Array(Link) })) },
     },
   };
-  paths['/openapi.json'] = { get: { tags: ['discovery'], summary: 'this document', responses: { 200: json({ type: 'object' }) } } };
+  paths['/openapi.json'] = { get: { tags: ['discovery'], summary: 'the OpenAPI document (the one this reference is rendered from)', responses: { 200: json({ type: 'object' }) } } };
   paths['/healthz'] = {
     get: {
       tags: ['discovery'],
