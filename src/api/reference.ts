@@ -178,7 +178,7 @@ class Renderer {
           key ? link(code(p.name), paramAnchor(key)) : code(p.name),
           p.in,
           paramType(p),
-          `${p.required ? '**required.** ' : ''}${p.description}`,
+          p.required ? `**required**: ${p.description}` : p.description,
         ]),
       );
     }

@@ -78,7 +78,7 @@ test('operations list their parameters, answers and error statuses', () => {
   assert.match(vn, /`GET \/virtual-networks`[^\n]*\n {2}- query: \[detail\]\(#param-detail\)/);
   assert.match(vn, /`DELETE \/virtual-network\/\{uuid\}`[\s\S]*?errors: \[404\]\(#status-404\), \[409\]\(#status-409\)/);
   const watch = rendered.slice(rendered.indexOf('<a id="op-get-cirrus-watch"></a>'));
-  assert.match(watch, /\| `since` \| query \| integer, at least 0 \| \*\*required\.\*\*/);
+  assert.match(watch, /\| `since` \| query \| integer, at least 0 \| \*\*required\*\*: revision/);
   assert.match(watch, /\*\*Errors\*\* \[400\]\(#status-400\), \[410\]\(#status-410\)/);
   assert.match(rendered, /<a id="status-409"><\/a>\*\*409\*\* \| Conflict/);
 });
