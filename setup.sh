@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Set-up for a fresh Debian 12 machine with Node 20: installs what is missing (apt
 # packages, npm dependencies), builds, then runs what was asked:
-#   ./setup.sh up     a lab (hosts as network namespaces, an agent each, the server with the
-#                     API on 127.0.0.1:8082) and the demo topology; extra arguments go to `cirrus lab up`
+#   ./setup.sh up     a lab (hosts as network namespaces, an agent each, a gateway and the
+#                     outside, the server with the API on 127.0.0.1:8082) and the demo
+#                     topology; extra arguments go to `cirrus lab up`
 #   ./setup.sh test   the test suite (exit status is the suite's)
 #   ./setup.sh build  only install and build
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(iproute2 util-linux nftables conntrack iputils-ping iperf3 curl python3 make g++ ca-certificates)
+# iperf, ethtool and openvswitch-switch: the benchmark report (npm run bench) only; Open vSwitch's
+# daemons are started by the benchmark itself, never as the system's service.
+APT_PACKAGES=(iproute2 util-linux nftables libnftables1 conntrack iputils-ping iperf3 iperf ethtool openvswitch-switch curl python3 make g++ ca-certificates isc-dhcp-client udhcpc dnsutils python3-scapy)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
@@ -59,7 +62,7 @@ install_npm
 build
 
 case "$cmd" in
-  up) exec bin/cirrus lab up --hosts 2 --demo "$@" ;;
+  up) exec bin/cirrus lab up --hosts 2 --gateway --demo "$@" ;;
   test) exec npm test --silent ;;
   build) ;;
 esac

@@ -17,6 +17,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { run } from '../src/agent/dataplane/kernel.js';
 import { requestJson } from '../src/util/http-client.js';
+import { type ControlProcess, startControlIn } from '../test/support/agent.js';
 import { CIRRUS, REPO, startServer } from '../test/support/server.js';
 import { flagNumber, flagSet } from './support/flags.js';
 
@@ -57,10 +58,14 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cirrus-bench-attach-'));
   const server = await startServer(path.join(dir, 'data'), ['--socket', path.join(dir, 'api.sock')]);
   let agentPid: number | undefined;
+  let control: ControlProcess | undefined;
   try {
     await ip([`netns add ${hostNs}`, ...ws.map((w) => `netns add ${w}`)]);
     await ip(['link set lo up'], hostNs);
-    const agent = spawn('ip', ['netns', 'exec', hostNs, process.execPath, CIRRUS, '--api', `unix:${dir}/api.sock`, 'agent', '--host', 'h1', '--state', `${dir}/h1`, '--port-socket', `${dir}/h1.sock`], { stdio: 'ignore' });
+    // Agents follow a control node (with its token): one beside the agent, in its namespace.
+    const token = path.join(dir, 'control.token');
+    control = await startControlIn(hostNs, `unix:${dir}/api.sock`, ['--listen', '127.0.0.1:0', '--token-file', token, '--name', 'c1']);
+    const agent = spawn('ip', ['netns', 'exec', hostNs, process.execPath, CIRRUS, 'agent', '--host', 'h1', '--state', `${dir}/h1`, '--port-socket', `${dir}/h1.sock`, '--control', control.url, '--control-token-file', token], { stdio: 'ignore' });
     agentPid = agent.pid;
     const agentUrl = `unix:${dir}/h1.sock`;
     const api = server.url;
@@ -153,6 +158,7 @@ async function main(): Promise<void> {
         // already gone
       }
     }
+    await control?.stop();
     await server.cleanup();
     const left = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${prefix}-`));
     if (left.length) await ip(left.map((n) => `netns del ${n}`));

@@ -4,7 +4,8 @@
 //   node dist/bench/overlay.js [--rounds 3] [--seconds 5] [--pings 200] [--direct-underlay] [--json]   (as root)
 //
 // Cirrus side: `cirrus lab up --hosts 2`, network red, one workload on h1 and one on h2.
-// Baseline: two host namespaces whose underlay goes through a bridge in a third namespace,
+// Baseline (bench/support/baselines.ts, shared with bench/report.ts): two host namespaces
+// whose underlay goes through a bridge in a third namespace,
 // as the lab's fabric does (the same kind of namespaces), a `vxlan external` device in each
 // (the variant of feas_i.sh, the way Cirrus's `cvx` works), `encap ip id 100` routes in a
 // per-network table, a `tun_id 100` rule on receive, permanent neighbours, workload MTU
@@ -17,6 +18,7 @@ import { run } from '../src/agent/dataplane/kernel.js';
 import { CIRRUS, freePort } from '../test/support/server.js';
 import { flagNumber, flagSet } from './support/flags.js';
 import { must } from './support/exec.js';
+import { type DataPath, buildKernelVxlan, deleteNetnsWithPrefix } from './support/baselines.js';
 
 const ROUNDS = flagNumber('--rounds', 3);
 const SECONDS = flagNumber('--seconds', 5);
@@ -29,13 +31,8 @@ const pid = process.pid;
 const lab = `ol${pid}`.slice(0, 12);
 const cw = [`ow${pid}a`, `ow${pid}b`] as const;
 const bp = `bo${pid}-`;
-const bns = { ha: `${bp}ha`, hb: `${bp}hb`, wa: `${bp}wa`, wb: `${bp}wb`, ...(fabricBridge ? { fab: `${bp}fab` } : {}) };
 
-interface Side {
-  client: string;
-  server: string;
-  serverIp: string;
-}
+type Side = DataPath;
 interface Sample {
   gbps1: number;
   gbps4: number;
@@ -43,56 +40,6 @@ interface Sample {
   retr4: number;
   rttAvgUs: number;
   rttP99Us: number;
-}
-
-
-const ipn = (ns: string, ...a: string[]): Promise<string> => must('ip', ['-n', ns, ...a]);
-
-/** A port free in the root namespace now, for the lab's API. */
-
-async function buildBaseline(): Promise<Side> {
-  for (const ns of Object.values(bns)) {
-    await must('ip', ['netns', 'add', ns]);
-    await ipn(ns, 'link', 'set', 'lo', 'up');
-  }
-  // Created inside the host namespaces directly: nothing ever appears in the root namespace.
-  if (bns.fab === undefined) {
-    await ipn(bns.ha, 'link', 'add', 'ul0', 'type', 'veth', 'peer', 'name', 'ul0', 'netns', bns.hb);
-  } else {
-    await ipn(bns.fab, 'link', 'add', 'br0', 'type', 'bridge');
-    await ipn(bns.fab, 'link', 'set', 'br0', 'up');
-    for (const [port, h] of [['h1', bns.ha], ['h2', bns.hb]] as const) {
-      await ipn(bns.fab, 'link', 'add', port, 'master', 'br0', 'type', 'veth', 'peer', 'name', 'ul0', 'netns', h);
-      await ipn(bns.fab, 'link', 'set', port, 'up');
-    }
-  }
-  const sides = [
-    { h: bns.ha, w: bns.wa, ul: '10.250.0.1', wip: '10.202.0.2', vxMac: '02:bb:00:00:00:01', wMac: '02:bb:00:00:01:01' },
-    { h: bns.hb, w: bns.wb, ul: '10.250.0.2', wip: '10.202.0.3', vxMac: '02:bb:00:00:00:02', wMac: '02:bb:00:00:01:02' },
-  ];
-  for (const s of sides) {
-    await ipn(s.h, 'addr', 'add', `${s.ul}/24`, 'dev', 'ul0');
-    await ipn(s.h, 'link', 'set', 'ul0', 'up');
-    await must('ip', ['netns', 'exec', s.h, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    await ipn(s.h, 'link', 'add', 'vx', 'address', s.vxMac, 'mtu', '1450', 'type', 'vxlan', 'external', 'dstport', '4789', 'nolearning');
-    await ipn(s.h, 'link', 'set', 'vx', 'up');
-    await ipn(s.w, 'link', 'add', 'eth0', 'address', s.wMac, 'mtu', '1450', 'type', 'veth', 'peer', 'name', 'wl', 'netns', s.h);
-    await ipn(s.w, 'link', 'set', 'eth0', 'up');
-    await ipn(s.h, 'link', 'set', 'wl', 'up');
-    await ipn(s.w, 'addr', 'add', `${s.wip}/32`, 'dev', 'eth0');
-    await ipn(s.w, 'route', 'add', '169.254.1.1', 'dev', 'eth0', 'scope', 'link');
-    await ipn(s.w, 'route', 'add', 'default', 'via', '169.254.1.1', 'dev', 'eth0');
-    await ipn(s.h, 'addr', 'add', '169.254.1.1/32', 'dev', 'lo');
-    await ipn(s.h, 'route', 'add', `${s.wip}/32`, 'dev', 'wl', 'table', '100');
-    await ipn(s.h, 'neigh', 'add', s.wip, 'lladdr', s.wMac, 'dev', 'wl', 'nud', 'permanent');
-    await ipn(s.h, 'rule', 'add', 'tun_id', '100', 'lookup', '100', 'pref', '100');
-    await ipn(s.h, 'rule', 'add', 'iif', 'wl', 'lookup', '100', 'pref', '101');
-  }
-  for (const [a, b] of [[sides[0]!, sides[1]!], [sides[1]!, sides[0]!]] as const) {
-    await ipn(a.h, 'route', 'add', `${b.wip}/32`, 'encap', 'ip', 'id', '100', 'dst', b.ul, 'dev', 'vx', 'table', '100');
-    await ipn(a.h, 'neigh', 'add', b.wip, 'lladdr', b.vxMac, 'dev', 'vx', 'nud', 'permanent');
-  }
-  return { client: bns.wa, server: bns.wb, serverIp: sides[1]!.wip };
 }
 
 async function buildCirrus(env: NodeJS.ProcessEnv, port: number): Promise<Side> {
@@ -164,7 +111,7 @@ async function main(): Promise<void> {
   const cirrus: Sample[] = [];
   let labTried = false;
   try {
-    const b = await buildBaseline();
+    const b = await buildKernelVxlan(bp, fabricBridge);
     labTried = true; // from here on, `lab down` must run even if `lab up` fails half-way
     const c = await buildCirrus(env, port);
     for (let r = 0; r < ROUNDS; r++) {
@@ -174,8 +121,7 @@ async function main(): Promise<void> {
     }
   } finally {
     if (labTried) await run(process.execPath, [CIRRUS, 'lab', 'down', '--name', lab]);
-    const left = (await run('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(bp));
-    for (const n of left) await run('ip', ['netns', 'del', n]);
+    await deleteNetnsWithPrefix(bp);
   }
   const B = summarize(base);
   const C = summarize(cirrus);

@@ -49,21 +49,21 @@
 // namespace) to show how much of the update is the kernel load.
 
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
 import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { run } from '../src/agent/dataplane/kernel.js';
-import { type NftTable, aclChain, desiredNft, nftScript } from '../src/agent/dataplane/nft.js';
+import { type NftTable, desiredNft, nftScript } from '../src/agent/dataplane/nft.js';
 import type { NetworkState } from '../src/agent/host-state.js';
-import type { AclRule } from '../src/control/protocol.js';
 import { type PolicyRule, parseRule } from '../src/cli/rule-syntax.js';
-import { agentLog, hostNetns, introspectSocket } from '../src/lab/layout.js';
+import { agentLog, hostNetns } from '../src/lab/layout.js';
 import { CIRRUS, freePort } from '../test/support/server.js';
 import { flagNumber, flagSet, flagString } from './support/flags.js';
 import { must, stopChild } from './support/exec.js';
 import { JsonClient, expectOk } from './support/http.js';
+import * as pol from './support/policies.js';
+import { type PoliciesView, expectedCountedLines, fillerRuleText } from './support/policies.js';
 
 const ROUNDS = flagNumber('--rounds', 3);
 const SECONDS = flagNumber('--seconds', 5);
@@ -71,7 +71,7 @@ const CONN_SECONDS = flagNumber('--conn-seconds', 5);
 const CONCURRENCY = flagNumber('--concurrency', 4);
 const RULES = flagNumber('--rules', 10_000);
 const PER_POLICY = flagNumber('--per-policy', 2_000);
-const FILLER = flagString('--filler', 'mixed');
+const FILLER = flagString('--filler', 'mixed') as 'mixed' | 'pass' | 'deny';
 const INTERVAL_MS = flagNumber('--interval', 2);
 const UPDATE = !flagSet('--no-update');
 const asJson = flagSet('--json');
@@ -143,12 +143,7 @@ let redId = 0;
 /** Policies attached to red: uuid → sequence. */
 const attached = new Map<string, number>();
 
-async function createPolicy(name: string, rules: PolicyRule[]): Promise<string> {
-  const body = { 'network-policy': { fq_name: [...PROJECT, name], parent_type: 'project', network_policy_entries: { policy_rule: rules } } };
-  const size = JSON.stringify(body).length;
-  if (size > 1_000_000) throw new Error(`policy ${name}: ${size} bytes, over the API's 1 MiB body limit: lower --per-policy`);
-  return expectOk(`create policy ${name}`, await api.request('POST', '/network-policys', body))['network-policy'].uuid as string;
-}
+const createPolicy = (name: string, rules: PolicyRule[]): Promise<string> => pol.createPolicy(api, PROJECT, name, rules);
 
 async function putRules(uuid: string, rules: PolicyRule[]): Promise<void> {
   expectOk(`update policy ${uuid}`, await api.request('PUT', `/network-policy/${uuid}`, { 'network-policy': { network_policy_entries: { policy_rule: rules } } }));
@@ -168,37 +163,10 @@ async function setAttached(want: [string, number][]): Promise<void> {
   for (const [uuid, seq] of want) if (attached.get(uuid) !== seq) await refUpdate('ADD', uuid, seq);
 }
 
-/** GET on an agent's introspect, through its unix socket. */
-function introspect<T>(host: string, urlPath: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: introspectSocket(lab, host), path: urlPath, headers: { accept: 'application/json' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString()) as T);
-        } catch (e) {
-          reject(e as Error);
-        }
-      });
-    });
-    req.on('error', reject);
-    req.setTimeout(30_000, () => req.destroy(new Error(`${host} introspect ${urlPath}: timeout`)));
-    req.end();
-  });
-}
-
-interface PoliciesView {
-  networks: { uuid: string; network_id: number; rules: AclRule[] }[];
-}
+const introspect = <T>(host: string, urlPath: string): Promise<T> => pol.introspect<T>(lab, host, urlPath);
 
 /** The kernel's version of a policy chain: its rules (lines), or undefined when it does not exist. */
-async function kernelChain(host: string, chain: string): Promise<string[] | undefined> {
-  const r = await run('ip', ['netns', 'exec', hostNetns(lab, host), 'nft', 'list', 'chain', 'ip', 'cirrus', chain]);
-  if (r.code !== 0) return undefined;
-  return r.stdout.split('\n').filter((l) => /\bcounter\b/.test(l));
-}
+const kernelChain = (host: string, chain: string): Promise<string[] | undefined> => pol.kernelChain(lab, host, chain);
 
 /** The chains on the flows' path: h1's for red's outgoing connections, h2's for incoming ones. */
 const PATH_CHAINS = (): [string, string][] => [
@@ -241,7 +209,7 @@ async function settle(rules: number, probe?: 'pass' | 'deny', mark?: Mark, timeo
         // The agent's own rendering of its rules (runs of single-value rules become one map lookup) says how many counted lines to expect; no chain without a policy.
         const acl = (await introspect<PoliciesView>(h, '/policies')).networks.find((x) => x.uuid === redUuid)?.rules ?? [];
         const side = chain.startsWith('pol_out') ? 'out' : 'in';
-        const expected = rules ? aclChain({ uuid: redUuid, name: 'red', id: redId, table: 0, serviceAddresses: [], subnets: [SUBNET], vni: 1, acl } as NetworkState, side).rules.filter((l) => /\bcounter\b/.test(l)).length : 0;
+        const expected = rules ? expectedCountedLines({ uuid: redUuid, name: 'red', id: redId, subnet: SUBNET }, acl, side) : 0;
         if (count !== expected) {
           ok = false;
           why = `${h}'s ${chain} has ${count} counted lines in the kernel, ${expected} expected`;
@@ -299,7 +267,7 @@ async function createPolicies(): Promise<Policies> {
     const rules: PolicyRule[] = [];
     for (let i = start; i < Math.min(total, start + PER_POLICY) && i < fillerCount; i++) {
       const action = FILLER === 'mixed' ? (i % 2 ? 'deny' : 'pass') : FILLER;
-      rules.push(rule(`${action} tcp red > 172.16.${(i >> 8) & 255}.${i & 255}/32 ${20_000 + (i % 40_000)}`, i - start + 1));
+      rules.push(rule(fillerRuleText(i, 'red', action), i - start + 1));
     }
     const last = start + PER_POLICY >= total;
     if (last) lastFillerRules = rules;

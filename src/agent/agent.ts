@@ -10,8 +10,10 @@ import { ControlClient, type ControlClientOptions } from './control-client.js';
 import { PROTECTION_CHAINS, readAclHits } from './dataplane/acl-hits.js';
 import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
+import { type FlowOptions, FlowObserver } from './flows/observer.js';
 import { type GatewayConfig, type HostState, type PortState, computeHostState } from './host-state.js';
 import { type PortRegistration, PortRegistry } from './ports/registry.js';
+import { AgentServices, type ServiceOptions } from './services/services.js';
 
 export interface AgentOptions {
   /** This host's name (its virtual-router is default-global-system-config:<host>). */
@@ -27,6 +29,10 @@ export interface AgentOptions {
   /** Full resync period. */
   resyncMs?: number;
   kernel?: Kernel;
+  /** DHCP and DNS for the workloads (services/). */
+  services?: ServiceOptions;
+  /** Ship flow records to a collector (src/agent/flows/); absent: no flow records. */
+  flows?: FlowOptions;
 }
 
 export interface PortStatus {
@@ -41,6 +47,7 @@ export class Agent {
   readonly registry: PortRegistry;
   readonly control: ControlClient;
   readonly metrics = new Registry();
+  readonly services: AgentServices;
   private readonly reconciler: Reconciler;
   private readonly kernel: Kernel;
   private hostState: HostState | undefined;
@@ -56,6 +63,7 @@ export class Agent {
   private monitor: ChildProcess | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly flows: FlowObserver | undefined;
   private readonly m;
 
   constructor(readonly opts: AgentOptions) {
@@ -63,6 +71,9 @@ export class Agent {
     this.control = new ControlClient({ ...opts.control, host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}), ...(opts.gateway ? { gateway: true } : {}), stateFile: path.join(opts.stateDir, 'control-document.json') });
     this.kernel = opts.kernel ?? new LinuxKernel();
     this.reconciler = new Reconciler(this.kernel);
+    this.services = new AgentServices(() => this.control.doc, opts.services ?? {}, this.metrics);
+    if (opts.flows) this.flows = new FlowObserver(opts.flows, { host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}) }, () => this.hostState);
+    this.flows?.register(this.metrics);
     const registers = [this.metrics];
     this.m = {
       reconciles: new Counter({ name: 'cirrus_agent_reconciles_total', help: 'Reconcile passes', registers }),
@@ -91,20 +102,27 @@ export class Agent {
   }
 
   start(): void {
-    this.control.on('change', () => this.schedule());
+    this.control.on('change', () => {
+      this.services.documentChanged();
+      this.schedule();
+    });
     this.control.on('status', () => this.m.sessions.set(this.control.status().filter((s) => s.synced).length));
     this.publishPorts();
+    this.services.start();
     this.control.start();
     this.timer = setInterval(() => this.schedule(), this.opts.resyncMs ?? 10_000);
     this.watchKernel();
+    this.flows?.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.flows?.stop();
     this.control.stop();
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     this.monitor?.kill();
+    this.services.stop();
     while (this.running) await this.reconciled(this.requested);
     this.kernel.close();
   }
@@ -209,6 +227,7 @@ export class Agent {
     // Without a document the desired state is unknown: touch nothing (keep forwarding).
     if (!doc) return;
     const host = computeHostState(doc, this.registry.list(), { host: this.opts.host, ...(this.opts.underlayIp ? { underlayIp: this.opts.underlayIp } : {}), ...(this.opts.gateway ? { gateway: this.opts.gateway } : {}) });
+    this.services.setPorts(host.ports);
     const end = this.m.duration.startTimer();
     try {
       this.last = await this.reconciler.reconcile(host);

@@ -3,7 +3,7 @@
 // host's port registrations (which interfaces are plugged here, and how): the agent
 // reconciles the kernel to it.
 
-import type { AclRule, FloatingEntry, LeakEntry, NetworkEntry, PortEntry, RouteEntry, SgEntry } from '../control/protocol.js';
+import { type AclBlockEntry, type AclRule, type FloatingEntry, type LeakEntry, type NetworkEntry, type PortEntry, type RouteEntry, type SgEntry, aclKey } from '../control/protocol.js';
 import { isIpv4, normaliseMac } from '../util/ipv4.js';
 import type { HostDocument } from './control-client.js';
 import type { PortRegistration } from './ports/registry.js';
@@ -22,6 +22,8 @@ export interface NetworkState {
   vni: number;
   /** Its policies' rules in order (absent: no policy attached). */
   acl?: AclRule[];
+  /** The same rules, a block per policy (the document's objects: an unchanged policy's block stays the same object). */
+  aclBlocks?: AclBlockEntry[];
   /** router_external: reachable from outside through the gateways. */
   external?: boolean;
   /** Its workloads reach the outside through the gateways, masqueraded. */
@@ -108,7 +110,7 @@ export function computeHostState(doc: HostDocument | undefined, registrations: P
   const network = (uuid: string): NetworkState | undefined => {
     let n = networks.get(uuid);
     const e = entries.networks.get(uuid);
-    if (!n && e) networks.set(uuid, (n = { ...e, table: tableOf(e.id) }));
+    if (!n && e) networks.set(uuid, (n = { ...e, table: tableOf(e.id), ...policyRules(e, entries.acls) }));
     return n;
   };
   for (const reg of registrations) {
@@ -184,9 +186,19 @@ function floating(entries: FloatingEntry[], networks: ReadonlyMap<string, Networ
   return out;
 }
 
+/**
+ * A network's rules from its policies' blocks. A block the document lacks (the control node
+ * always sends them together: never expected) stands for its policy denying everything.
+ */
+function policyRules(e: NetworkEntry, acls: ReadonlyMap<string, AclBlockEntry>): Pick<NetworkState, 'acl' | 'aclBlocks'> {
+  if (!e.policies) return {};
+  const blocks = e.policies.map((policy) => acls.get(aclKey(e.uuid, policy)) ?? { network: e.uuid, policy, rules: [{ uuid: 'policy rules missing', action: 'deny' as const, src: null, dst: null }] });
+  return { acl: blocks.flatMap((b) => b.rules), aclBlocks: blocks };
+}
+
 /** The document's entries by kind. */
-function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>; ports: Map<string, PortEntry>; routes: RouteEntry[]; leaks: LeakEntry[]; groups: Map<string, SgEntry>; floating: FloatingEntry[] } {
-  const out = { networks: new Map<string, NetworkEntry>(), ports: new Map<string, PortEntry>(), routes: [] as RouteEntry[], leaks: [] as LeakEntry[], groups: new Map<string, SgEntry>(), floating: [] as FloatingEntry[] };
+function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>; ports: Map<string, PortEntry>; routes: RouteEntry[]; leaks: LeakEntry[]; groups: Map<string, SgEntry>; floating: FloatingEntry[]; acls: Map<string, AclBlockEntry> } {
+  const out = { networks: new Map<string, NetworkEntry>(), ports: new Map<string, PortEntry>(), routes: [] as RouteEntry[], leaks: [] as LeakEntry[], groups: new Map<string, SgEntry>(), floating: [] as FloatingEntry[], acls: new Map<string, AclBlockEntry>() };
   for (const [key, value] of doc) {
     switch (key[0]) {
       case 'n':
@@ -206,6 +218,9 @@ function splitDocument(doc: HostDocument): { networks: Map<string, NetworkEntry>
         break;
       case 'f':
         out.floating.push(value as FloatingEntry);
+        break;
+      case 'a':
+        out.acls.set(key, value as AclBlockEntry);
         break;
     }
   }

@@ -3,6 +3,8 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './client.js';
 import { agentCommands } from './commands/agent.js';
+import { applyCommands } from './commands/apply.js';
+import { analyticsCommands } from './commands/analytics.js';
 import { controlCommands } from './commands/control.js';
 import { sgCommands } from './commands/sg.js';
 import { traceCommands } from './commands/trace.js';
@@ -32,8 +34,10 @@ export function buildProgram(): Command {
   traceCommands(program);
   controlCommands(program);
   agentCommands(program);
+  analyticsCommands(program);
   netnsCommands(program);
   labCommands(program);
+  applyCommands(program);
   const overrideAll = (c: Command): void => {
     c.exitOverride();
     c.commands.forEach(overrideAll);

@@ -3,8 +3,10 @@
 // A host's desired state is a document of keyed entries: `n/<network>` (a network it
 // forwards for), `p/<interface>` (an interface bound to it), `r/<network>/<address>` (an
 // address of the network on another host: tunnel to it), `l/<network>/<peer>` (the
-// peer network's routes are leaked into the network) and `s/<group>` (a security group of
-// one of its interfaces). The control node sends the whole
+// peer network's routes are leaked into the network), `s/<group>` (a security group of
+// one of its interfaces) and `a/<network>/<policy>` (a policy's rules as compiled for a
+// network: a network's rules are its policies' blocks in order, so that a change of one
+// policy travels, and is rendered again, alone). The control node sends the whole
 // document on connect (`sync`), then ordered changes (`delta`, seq + 1 each); a gap means
 // the agent reconnects and gets a fresh sync.
 
@@ -42,8 +44,8 @@ export const NetworkEntry = Type.Object({
   subnets: Type.Array(Type.String()),
   /** Addresses the host answers for in this network (gateways, DNS addresses). */
   serviceAddresses: Type.Array(Ipv4),
-  /** Its policies' rules, in order (absent: no policy). */
-  acl: Type.Optional(Type.Array(AclRule)),
+  /** Its policies in order (uuids; absent: no policy): their rules are the `a/<network>/<policy>` entries. */
+  policies: Type.Optional(Type.Array(Type.String())),
   /** router_external: reachable from outside through the gateways. */
   external: Type.Optional(Type.Boolean()),
   /** Its workloads reach the outside through the gateways, masqueraded. */
@@ -52,6 +54,22 @@ export const NetworkEntry = Type.Object({
   gateways: Type.Optional(Type.Array(Ipv4)),
 });
 export type NetworkEntry = Static<typeof NetworkEntry>;
+
+/** What the agent's DHCP server gives an interface beyond its address and gateway: from its subnet. */
+export const DhcpEntry = Type.Object({
+  /** enable_dhcp false: the agent does not answer. */
+  disabled: Type.Optional(Type.Literal(true)),
+  /** The subnet's DNS (service) address. */
+  dns: Type.Optional(Ipv4),
+  /** From dhcp_option_list: lease time (51), DNS servers (6), domain name (15), MTU (26). */
+  leaseTime: Type.Optional(Type.Integer({ minimum: 1, maximum: 0xffffffff })),
+  dnsServers: Type.Optional(Type.Array(Ipv4)),
+  domainName: Type.Optional(Type.String({ maxLength: 253 })),
+  mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535 })),
+  /** host_routes (option 121). */
+  routes: Type.Optional(Type.Array(Type.Object({ prefix: Cidr, nextHop: Ipv4 }))),
+});
+export type DhcpEntry = Static<typeof DhcpEntry>;
 
 export const PortEntry = Type.Object({
   vmiUuid: Type.String(),
@@ -71,6 +89,7 @@ export const PortEntry = Type.Object({
   project: Type.Optional(Type.String()),
   /** Why the interface cannot be plumbed yet (its configuration is incomplete). */
   pending: Type.Optional(Type.String()),
+  dhcp: Type.Optional(DhcpEntry),
 });
 export type PortEntry = Static<typeof PortEntry>;
 
@@ -83,7 +102,12 @@ export const SgEntry = Type.Object({
 });
 export type SgEntry = Static<typeof SgEntry>;
 
-export const RouteEntry = Type.Object({ network: Type.String(), address: Ipv4, vtep: Ipv4 });
+/** One policy's rules as compiled for one network (acl.ts), in order. */
+export const AclBlockEntry = Type.Object({ network: Type.String(), policy: Type.String(), rules: Type.Array(AclRule) });
+export type AclBlockEntry = Static<typeof AclBlockEntry>;
+
+/** `name`: the instance (virtual machine) the address belongs to, for the agents' DNS. */
+export const RouteEntry = Type.Object({ network: Type.String(), address: Ipv4, vtep: Ipv4, name: Type.Optional(Type.String()) });
 export type RouteEntry = Static<typeof RouteEntry>;
 
 /** A back end of a floating IP: an interface, its address and network, and its host's underlay address. */
@@ -102,10 +126,10 @@ export type FloatingEntry = Static<typeof FloatingEntry>;
 export const LeakEntry = Type.Object({ network: Type.String(), peer: Type.String() });
 export type LeakEntry = Static<typeof LeakEntry>;
 
-export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry | SgEntry | FloatingEntry;
+export type EntryValue = NetworkEntry | PortEntry | RouteEntry | LeakEntry | SgEntry | FloatingEntry | AclBlockEntry;
 export type Entry = [key: string, value: EntryValue];
 
-const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprlsf]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry, SgEntry, FloatingEntry])]);
+const EntrySchema = Type.Tuple([Type.String({ pattern: '^[nprlsfa]/' }), Type.Union([NetworkEntry, PortEntry, RouteEntry, LeakEntry, SgEntry, FloatingEntry, AclBlockEntry])]);
 
 export const netKey = (network: string) => `n/${network}`;
 export const portKey = (vmi: string) => `p/${vmi}`;
@@ -113,6 +137,7 @@ export const routeKey = (network: string, address: string) => `r/${network}/${ad
 export const leakKey = (network: string, peer: string) => `l/${network}/${peer}`;
 export const sgKey = (sg: string) => `s/${sg}`;
 export const floatingKey = (fip: string) => `f/${fip}`;
+export const aclKey = (network: string, policy: string) => `a/${network}/${policy}`;
 
 /** Agent → control node, first message: who it is. */
 export const Hello = Type.Object({
@@ -164,3 +189,19 @@ function parse<T>(data: string, check: ((v: unknown) => v is T) & { errors?: unk
 export const parseHello = (data: string): Hello => parse(data, checkHello, 'hello');
 export const parsePorts = (data: string): Ports => parse(data, checkPorts, 'ports');
 export const parseControlMessage = (data: string): ControlMessage => parse(data, checkControl, 'control message');
+
+/** Entries' serialisations, made once: the same entry (a policy block: hundreds of KB) goes to every host that sees it. Entries are never changed once made. */
+const serialised = new WeakMap<EntryValue, string>();
+export function entryJson(value: EntryValue): string {
+  let json = serialised.get(value);
+  if (json === undefined) serialised.set(value, (json = JSON.stringify(value)));
+  return json;
+}
+
+/** A sync or delta as sent: JSON, each entry written from its serialisation. */
+export function encodeControlMessage(msg: ControlMessage): string {
+  const entries = (list: Entry[]) => `[${list.map(([key, value]) => `[${JSON.stringify(key)},${entryJson(value)}]`).join(',')}]`;
+  return msg.type === 'sync'
+    ? `{"type":"sync","seq":${msg.seq},"node":${JSON.stringify(msg.node)},"entries":${entries(msg.entries)}}`
+    : `{"type":"delta","seq":${msg.seq},"set":${entries(msg.set)},"del":${JSON.stringify(msg.del)}}`;
+}

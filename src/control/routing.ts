@@ -9,11 +9,12 @@ import { singleRef } from '../config/hooks/context.js';
 import { subnetsOf } from '../ipam/subnets.js';
 import { formatCidr, formatIpv4, isIpv4, normaliseMac, parseCidr } from '../util/ipv4.js';
 import { AUTO_VNI_BASE } from '../agent/dataplane/names.js';
-import { compileAcl } from './acl.js';
+import { AclCompiler } from './acl.js';
 import { GroupIndex } from './groups.js';
 import { bindingHost, primaryIp } from './interfaces.js';
 import { type Leaks, computeLeaks } from './leaks.js';
-import { type Entry, type EntryValue, type FloatingBackend, type NetworkEntry, type PortEntry, floatingKey, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
+import { type Entry, type EntryValue, type FloatingBackend, type NetworkEntry, type PortEntry, aclKey, entryJson, floatingKey, leakKey, netKey, portKey, routeKey, sgKey } from './protocol.js';
+import { dhcpEntry } from './dhcp.js';
 import { groupsOf } from './sg.js';
 
 /** An entry with its serialisation (computed once, compared and sent many times). */
@@ -26,7 +27,7 @@ interface Instance {
   info?: Rec;
   /** Interfaces bound to each host. */
   ports: Map<string, [string, Rec][]>;
-  /** Addresses (by entry key) with the host they live on ('' for floating IPs: every host gets them). */
+  /** Addresses (by entry key) with the host they live on ('' for what every host gets: floating IPs, policy blocks). */
   routes: Map<string, { host: string; rec: Rec }>;
   /** Objects (and `host:<name>` markers) whose change may change this instance. */
   contributors: string[];
@@ -58,10 +59,12 @@ interface InstanceChange {
   ports: Map<string, { set: [string, Rec][]; del: string[] }>;
 }
 
-const rec = (value: EntryValue): Rec => ({ value, json: JSON.stringify(value) });
+const rec = (value: EntryValue): Rec => ({ value, json: entryJson(value) });
 
 /** Contributor marker of every external or SNAT network: a gateway host came or went. */
 const GATEWAYS = 'gateways';
+/** Contributor marker of the networks whose policies name a network (by fq-name): it may appear. */
+const named = (fqName: string) => `vn:${fqName}`;
 
 export class RoutingEngine {
   private readonly instances = new Map<string, Instance>();
@@ -71,9 +74,11 @@ export class RoutingEngine {
   private leaks: Leaks = new Map();
   private readonly docs = new Map<string, HostDoc>();
   private groups: GroupIndex;
+  private acls: AclCompiler;
 
   constructor(private view: ConfigView) {
     this.groups = new GroupIndex(view);
+    this.acls = new AclCompiler(view);
     this.rebuildAll();
   }
 
@@ -82,6 +87,7 @@ export class RoutingEngine {
     const old = new Map([...this.docs].map(([h, d]) => [h, flatten(d)]));
     this.view = view;
     this.groups = new GroupIndex(view);
+    this.acls = new AclCompiler(view);
     this.instances.clear();
     this.contributors.clear();
     this.local.clear();
@@ -127,6 +133,8 @@ export class RoutingEngine {
       switch (obj.type) {
         case 'virtual-network':
           dirty.add(uuid);
+          // Networks whose policies name it by a name that resolved to nothing before.
+          for (const n of this.contributors.get(named(obj.fq_name.join(':'))) ?? []) dirty.add(n);
           leaksDirty = true;
           break;
         case 'network-policy':
@@ -135,6 +143,8 @@ export class RoutingEngine {
         case 'instance-ip':
           for (const r of obj.refs['virtual_network_refs'] ?? []) dirty.add(r.uuid);
           this.networkOf(this.view.get(singleRef(obj, 'virtual_machine_interface_refs') ?? '')?.obj, dirty);
+          // Floating IPs whose back end is that interface (it was skipped while it had no address).
+          for (const r of obj.refs['virtual_machine_interface_refs'] ?? []) for (const n of this.contributors.get(r.uuid) ?? []) dirty.add(n);
           break;
         case 'virtual-machine-interface':
           this.networkOf(obj, dirty);
@@ -151,9 +161,6 @@ export class RoutingEngine {
           break;
       }
     }
-    // Policies name networks (their subnets become rule addresses): a network or policy
-    // change may change the rules of any network that has policies.
-    if (leaksDirty) for (const c of this.view.ofType('virtual-network')) if (c.obj.refs['network_policy_refs']?.length) dirty.add(c.obj.uuid);
     // Hosts that gained or lost their last interface in a network: their interest changes.
     const hostsTouched = new Set<string>();
     const changes = new Map<string, InstanceChange>();
@@ -165,6 +172,7 @@ export class RoutingEngine {
       const before = new Map([...hosts].map((h) => [h, present(h)]));
       if (old) this.forget(n, old);
       if (fresh) this.remember(n, fresh);
+      else this.acls.forget(n);
       for (const h of hosts) if (present(h) !== before.get(h)) hostsTouched.add(h);
       changes.set(n, instanceChange(old, fresh));
     }
@@ -318,11 +326,12 @@ export class RoutingEngine {
     const snat = net.props['cirrus_snat'] === true;
     if (external || snat) contributors.push(GATEWAYS);
     let info: Rec | undefined;
+    const routes: Instance['routes'] = new Map();
     if (subnets.length) {
       const id = net.props['virtual_network_network_id'] as number;
       const configured = (net.props['virtual_network_properties'] as { vxlan_network_identifier?: number } | undefined)?.vxlan_network_identifier;
       const service = subnets.flatMap((s) => [s.gateway, s.dns]).filter((a): a is number => a !== undefined).map(formatIpv4);
-      const acl = net.refs['network_policy_refs']?.length ? compileAcl(this.view, net) : undefined;
+      const policies = net.refs['network_policy_refs']?.length ? this.policyBlocks(net, contributors, routes) : undefined;
       const value: NetworkEntry = {
         uuid: n,
         name: net.fq_name.join(':'),
@@ -330,14 +339,13 @@ export class RoutingEngine {
         vni: configured ?? AUTO_VNI_BASE + id,
         subnets: subnets.map((s) => formatCidr(s.cidr)),
         serviceAddresses: [...new Set(service)],
-        ...(acl ? { acl } : {}),
+        ...(policies ? { policies } : {}),
         ...(external ? { external } : {}),
         ...(snat ? { snat } : {}),
       };
       info = rec(value);
-    }
+    } else this.acls.forget(n);
     const ports = new Map<string, [string, Rec][]>();
-    const routes: Instance['routes'] = new Map();
     const vtep = this.vteps(contributors);
     for (const { from, field } of this.view.referrers(n)) {
       const vmi = from.obj;
@@ -354,7 +362,7 @@ export class RoutingEngine {
       list.push([portKey(vmi.uuid), rec(port)]);
       if (port.pending || !port.address) continue;
       const at = vtep(host);
-      if (at) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep: at }) });
+      if (at) routes.set(routeKey(n, port.address), { host, rec: rec({ network: n, address: port.address, vtep: at, ...(port.vm ? { name: port.vm.name } : {}) }) });
     }
     this.floatingIps(n, contributors, ports, routes, vtep);
     if (info && (external || snat)) {
@@ -372,6 +380,19 @@ export class RoutingEngine {
     return { ...(info ? { info } : {}), ports, routes, contributors };
   }
 
+
+  /**
+   * Network `net`'s policy blocks (`a/` entries, for every host that sees it, among `routes`);
+   * returns the policies in order. Its policies and the networks they name contribute.
+   */
+  private policyBlocks(net: StoredObject, contributors: string[], routes: Instance['routes']): string[] {
+    const { blocks, names, uuids } = this.acls.compile(net);
+    for (const ref of net.refs['network_policy_refs'] ?? []) contributors.push(ref.uuid);
+    contributors.push(...uuids, ...names.map(named));
+    // An unchanged block is the same object: serialised once (entryJson), compared in no time.
+    for (const b of blocks) routes.set(aclKey(net.uuid, b.policy), { host: '', rec: rec(b) });
+    return blocks.map((b) => b.policy);
+  }
 
   /** A memoised lookup of hosts' underlay addresses, recording what it read as contributors. */
   private vteps(contributors: string[]): (host: string) => string | undefined {
@@ -443,6 +464,7 @@ export class RoutingEngine {
     const pairs = allowedPairs(vmi);
     const security = (vmi.props['port_security_enabled'] ?? this.view.get(network)?.obj.props['port_security_enabled']) !== false;
     const groups = security ? groupsOf(vmi) : [];
+    const dhcp = dhcpEntry(this.view.get(network)?.obj, subnet);
     return {
       ...base,
       mac,
@@ -452,6 +474,7 @@ export class RoutingEngine {
       ...(pairs.length ? { allowedAddressPairs: pairs } : {}),
       ...(groups.length ? { securityGroups: groups } : {}),
       ...(security ? {} : { portSecurity: false }),
+      ...(dhcp ? { dhcp } : {}),
     };
   }
 }

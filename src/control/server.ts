@@ -16,7 +16,7 @@ import type { Change } from '../store/store.js';
 import { requestJson } from '../util/http-client.js';
 import { listenUnix } from '../util/unix-listener.js';
 import { bearerMatches } from './auth.js';
-import { type Delta as Sent, type Hello, PROTOCOL_PATH, parseHello, parsePorts } from './protocol.js';
+import { type ControlMessage, type Hello, PROTOCOL_PATH, encodeControlMessage, parseHello, parsePorts } from './protocol.js';
 import { bindingHost } from './interfaces.js';
 import { type Delta, RoutingEngine } from './routing.js';
 
@@ -186,12 +186,12 @@ export class ControlNode {
     this.m.syncs.inc();
   }
 
-  private send(s: Session, msg: object): void {
+  private send(s: Session, msg: ControlMessage): void {
     if (s.ws.bufferedAmount > MAX_BUFFERED) {
       s.ws.terminate();
       return;
     }
-    s.ws.send(JSON.stringify(msg));
+    s.ws.send(encodeControlMessage(msg));
   }
 
   private onConfig(changes?: Change[]): void {
@@ -248,8 +248,7 @@ export class ControlNode {
   private fanOut(deltas: Map<string, Delta>): void {
     for (const [host, d] of deltas) {
       for (const s of this.sessions.get(host) ?? []) {
-        const msg: Sent = { type: 'delta', seq: ++s.seq, set: d.set, del: d.del };
-        this.send(s, msg);
+        this.send(s, { type: 'delta', seq: ++s.seq, set: d.set, del: d.del });
         this.m.deltas.inc();
       }
     }

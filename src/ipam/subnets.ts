@@ -14,6 +14,7 @@ import {
   formatIpv4,
   parseIpv4,
 } from '../util/ipv4.js';
+import { readSubnetDhcp } from './dhcp-options.js';
 
 export interface Range {
   start: number;
@@ -96,6 +97,8 @@ function completeSubnet(s: Json, path: string): Json {
     if (start > end) throw new BadRequest(`${at}: start ${formatIpv4(start)} is after end ${formatIpv4(end)}`, at);
     return { ...p, start: formatIpv4(start), end: formatIpv4(end) };
   });
+  const dhcpError = readSubnetDhcp(s, path).errors[0];
+  if (dhcpError) throw new BadRequest(`${dhcpError.field}: ${dhcpError.message}`, dhcpError.field);
   return {
     ...s,
     subnet: { ip_prefix: formatIpv4(cidr.base), ip_prefix_len: cidr.prefixLen },

@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import { pollUntil } from '../util/poll.js';
 import { checkLabName, isLabNetns, labDir } from './layout.js';
 import { deleteNetns, listNetns, netnsExists, netnsPids } from './netns.js';
+import { removeNetnsEtc } from './netns-etc.js';
 import { AGENT_GRACE_MS, type ProcessRecord, type StopResult, pidAlive, stopProcess } from './processes.js';
+import { stopProgram } from './programs.js';
 import { listWorkloads, readState, withLabLock } from './state.js';
 import type { Say } from './up.js';
 
@@ -35,15 +37,24 @@ export async function labDown(name: string, say: Say): Promise<DownResult> {
       result.processes.push({ what, pid: rec.pid, result: r });
       if (r !== 'not running') say(`  ${what}: ${r} (pid ${rec.pid})`);
     };
+    // Workloads' programs before all: deleting a namespace's name leaves its processes running.
+    for (const w of listWorkloads(lab)) {
+      if (!w.process) continue;
+      const r = await stopProgram(w.name, w.process);
+      result.processes.push({ what: `workload ${w.name}'s program`, pid: w.process.pid, result: r });
+      if (r !== 'not running') say(`  workload ${w.name}'s program: ${r} (pid ${w.process.pid})`);
+    }
     // Agents first: a server stopping under them only makes them retry.
     await Promise.all([...(state?.hosts ?? []), ...(state?.gateway ? [state.gateway] : [])].map((h) => stop(`agent ${h.name}`, h.agent, AGENT_GRACE_MS)));
     await Promise.all((state?.controls ?? []).map((c) => stop(`control node ${c.name}`, c.process, AGENT_GRACE_MS)));
+    await stop('collector', state?.collector, SERVER_GRACE_MS);
     await stop('server', state?.server, SERVER_GRACE_MS);
 
     const recorded = [...listWorkloads(lab).map((w) => w.name), ...(state ? [state.fabricNetns, ...state.hosts.map((h) => h.netns), ...(state.controls ?? []).map((c) => c.netns), ...(state.gateway ? [state.gateway.netns, state.gateway.outsideNetns] : [])] : [])];
     const namespaces = [...new Set([...recorded, ...listNetns().filter((ns) => isLabNetns(lab, ns))])];
     const inside: DownResult['strangers'] = [];
     for (const ns of namespaces) {
+      removeNetnsEtc(ns);
       if (!netnsExists(ns)) continue;
       const pids = await netnsPids(ns);
       if (pids.length) inside.push({ netns: ns, pids });

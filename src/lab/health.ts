@@ -27,6 +27,7 @@ async function healthz(base: string): Promise<Health> {
 }
 
 export const serverHealth = (port: number): Promise<Health> => healthz(apiUrl(port));
+export const collectorHealth = (port: number): Promise<Health> => healthz(apiUrl(port));
 
 /**
  * Healthy when the port API answers as that host and introspect says "ok": the agent has

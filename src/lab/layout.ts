@@ -6,6 +6,7 @@ import { CliError } from '../cli/client.js';
 
 export const DEFAULT_LAB = 'cirrus';
 export const DEFAULT_LAB_API_PORT = 8082;
+export const DEFAULT_LAB_ANALYTICS_PORT = 8081;
 export const MAX_HOSTS = 64;
 
 /**
@@ -27,12 +28,19 @@ export const labDir = (lab: string): string => path.join(LAB_ROOT, lab);
 export const stateFile = (lab: string): string => path.join(labDir(lab), 'lab.json');
 export const workloadsDir = (lab: string): string => path.join(labDir(lab), 'workloads');
 export const serverDir = (lab: string): string => path.join(labDir(lab), 'server');
+/** A workload's program runs in a directory of its own (empty: an HTTP server started there shows nothing else), its output in a log beside it. */
+export const workloadRunDir = (lab: string, workload: string): string => path.join(labDir(lab), 'run', workload);
+export const workloadLog = (lab: string, workload: string): string => path.join(labDir(lab), 'run', `${workload}.log`);
 export const apiSocket = (lab: string): string => path.join(labDir(lab), 'api.sock');
 export const hostDir = (lab: string, host: string): string => path.join(labDir(lab), host);
 export const agentSocket = (lab: string, host: string): string => path.join(hostDir(lab, host), 'agent.sock');
 export const introspectSocket = (lab: string, host: string): string => path.join(hostDir(lab, host), 'introspect.sock');
 
 export const serverLog = (lab: string): string => path.join(labDir(lab), 'server.log');
+/** The flow collector: its store, its socket (agents in host namespaces ship flows through it) and log. */
+export const analyticsDir = (lab: string): string => path.join(labDir(lab), 'analytics');
+export const collectorSocket = (lab: string): string => path.join(labDir(lab), 'collector.sock');
+export const collectorLog = (lab: string): string => path.join(labDir(lab), 'collector.log');
 /** The token agents present to the lab's control nodes. */
 export const controlToken = (lab: string): string => path.join(labDir(lab), 'control.token');
 export const controlSocket = (lab: string, node: string): string => path.join(hostDir(lab, node), 'control.sock');
@@ -72,4 +80,7 @@ export const underlayIp = (k: number): string => `10.254.0.${k}`;
 export const controlIp = (k: number): string => `10.254.0.${200 + k}`;
 /** The host's underlay interface, and the bridge port facing it in the fabric namespace (named after the host). */
 export const HOST_UPLINK = 'eth0';
+/** The interface every workload gets, and the name of its port in the API. */
+export const WORKLOAD_IF = 'eth0';
+export const workloadPortName = (workload: string): string => `${workload}-${WORKLOAD_IF}`;
 export const FABRIC_BRIDGE = 'br0';

@@ -17,13 +17,13 @@ export interface ProcessRecord {
   log: string;
 }
 
-/** Start time and state of a PID, or undefined when there is no such process. */
-function procStat(pid: number): { start: number; state: string } | undefined {
+/** Start time, state and process group of a PID, or undefined when there is no such process. */
+function procStat(pid: number): { start: number; state: string; group: number } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and parentheses: split after its last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0]!, start: Number(fields[19]) };
+    return { state: fields[0]!, start: Number(fields[19]), group: Number(fields[2]) };
   } catch {
     return undefined;
   }
@@ -33,6 +33,12 @@ function procStat(pid: number): { start: number; state: string } | undefined {
 export function pidAlive(pid: number): boolean {
   const st = procStat(pid);
   return st !== undefined && st.state !== 'Z';
+}
+
+/** The process group of a live (not zombie) PID. */
+export function processGroup(pid: number): number | undefined {
+  const st = procStat(pid);
+  return st && st.state !== 'Z' ? st.group : undefined;
 }
 
 function cmdline(pid: number): string {
@@ -62,11 +68,11 @@ export function isRunning(rec: ProcessRecord | undefined, marker: string): rec i
  * Starts `cmd args` in its own session (it outlives the CLI and its terminal's signals),
  * stdout and stderr appended to `log`.
  */
-export function spawnDetached(cmd: string, args: string[], log: string): ProcessRecord {
+export function spawnDetached(cmd: string, args: string[], log: string, cwd = '/'): ProcessRecord {
   const fd = fs.openSync(log, 'a');
   try {
     fs.writeSync(fd, `--- ${new Date().toISOString()} ${cmd} ${args.join(' ')}\n`);
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], cwd: '/' });
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], cwd });
     if (child.pid === undefined) throw new Error(`cannot start ${cmd}`);
     child.unref();
     // uv_spawn returns after the fork: /proc/PID exists (at worst as a zombie we have not reaped yet).

@@ -31,6 +31,9 @@ export interface LabState {
   createdAt: string;
   fabricNetns: string;
   server?: ProcessRecord;
+  /** The flow collector (analytics API on 127.0.0.1:analyticsPort); missing in labs made before it existed. */
+  analyticsPort?: number;
+  collector?: ProcessRecord;
   /** Missing in labs made before control nodes existed (`lab up` adds them). */
   controls?: ControlRecord[];
   hosts: HostRecord[];
@@ -45,11 +48,16 @@ export interface WorkloadRecord {
   /** "adding" until the attach completed: a crash in between leaves a record `lab down` still finds. */
   status: 'adding' | 'attached';
   createdAt: string;
+  /** Its address comes from its own DHCP client. */
+  dhcp?: boolean;
   vmiUuid?: string;
   hostIf?: string;
   address?: string;
   prefixLen?: number;
   mac?: string;
+  /** A program kept running in the workload (`lab workload add ... -- COMMAND`, topology files), and its process. */
+  command?: string[];
+  process?: ProcessRecord;
 }
 
 /** Writes through a temporary file and a rename: a crash never leaves half a file. */

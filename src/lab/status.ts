@@ -2,7 +2,7 @@
 // namespaces present) and the services' own health.
 
 import { OUTSIDE_IP } from './gateway.js';
-import { type Health, agentHealth, apiUrl, controlHealth, serverHealth } from './health.js';
+import { type Health, agentHealth, apiUrl, collectorHealth, controlHealth, serverHealth } from './health.js';
 import { checkLabName, labDir } from './layout.js';
 import { netnsExists } from './netns.js';
 import { type ProcessRecord, isRunning } from './processes.js';
@@ -21,6 +21,9 @@ export interface LabStatus {
   dir: string;
   api: string;
   server: ProcessStatus;
+  /** The flow collector's analytics API (absent in labs made before it existed). */
+  analytics: string | null;
+  collector: ProcessStatus;
   fabric: { netns: string; present: boolean };
   controls: { name: string; netns: string; present: boolean; underlay: string; process: ProcessStatus }[];
   /** h1..hN, then the gateway gw (if any). */
@@ -40,8 +43,9 @@ export async function labStatus(labName: string): Promise<LabStatus> {
   const state = requireState(checkLabName(labName));
   const dir = labDir(state.name);
   const controls = state.controls ?? [];
-  const [server, controlStatus, agents] = await Promise.all([
+  const [server, collector, controlStatus, agents] = await Promise.all([
     processStatus(state.server, dir, () => serverHealth(state.apiPort)),
+    processStatus(state.collector, dir, () => collectorHealth(state.analyticsPort ?? 0)),
     Promise.all(controls.map((c) => processStatus(c.process, dir, () => controlHealth(state.name, c.name)))),
     Promise.all([...state.hosts, ...(state.gateway ? [state.gateway] : [])].map((h) => processStatus(h.agent, dir, () => agentHealth(state.name, h.name)))),
   ]);
@@ -50,6 +54,8 @@ export async function labStatus(labName: string): Promise<LabStatus> {
     dir,
     api: apiUrl(state.apiPort),
     server,
+    analytics: state.analyticsPort ? apiUrl(state.analyticsPort) : null,
+    collector,
     fabric: { netns: state.fabricNetns, present: netnsExists(state.fabricNetns) },
     ...(state.gateway ? { outside: { netns: state.gateway.outsideNetns, present: netnsExists(state.gateway.outsideNetns), address: OUTSIDE_IP } } : {}),
     controls: controls.map((c, i) => ({ name: c.name, netns: c.netns, present: netnsExists(c.netns), underlay: `${c.underlayIp}/${c.prefixLen}`, process: controlStatus[i]! })),

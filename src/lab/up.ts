@@ -10,16 +10,20 @@ import { CliError } from '../cli/client.js';
 import { DeadlineError, pollUntil } from '../util/poll.js';
 import { loadToken } from '../control/auth.js';
 import { DEFAULT_CONTROL_PORT } from '../control/defaults.js';
-import { type Health, agentHealth, controlHealth, serverHealth } from './health.js';
+import { type Health, agentHealth, collectorHealth, controlHealth, serverHealth } from './health.js';
 import {
   CONTROL_NODES,
+  DEFAULT_LAB_ANALYTICS_PORT,
   DEFAULT_LAB_API_PORT,
   MAX_HOSTS,
   UNDERLAY_PREFIX_LEN,
   agentLog,
   agentSocket,
+  analyticsDir,
   apiSocket,
   checkLabName,
+  collectorLog,
+  collectorSocket,
   controlIp,
   controlLog,
   controlName,
@@ -47,6 +51,7 @@ export interface UpOptions {
   apiPort?: number;
   /** Also a gateway host and the outside namespace. */
   gateway?: boolean;
+  analyticsPort?: number;
 }
 
 export type Say = (line: string) => void;
@@ -60,6 +65,9 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
   if (opts.apiPort !== undefined && !(Number.isInteger(opts.apiPort) && opts.apiPort >= 1 && opts.apiPort <= 65535)) {
     throw new CliError(`--api-port: '${opts.apiPort}' is not 1-65535`);
   }
+  if (opts.analyticsPort !== undefined && !(Number.isInteger(opts.analyticsPort) && opts.analyticsPort >= 1 && opts.analyticsPort <= 65535)) {
+    throw new CliError(`--analytics-port: '${opts.analyticsPort}' is not 1-65535`);
+  }
   return withLabLock(lab, async () => {
     const marker = labDir(lab);
     const previous = readState(lab);
@@ -71,11 +79,16 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
     }
     const state: LabState = previous ?? { name: lab, apiPort: DEFAULT_LAB_API_PORT, createdAt: new Date().toISOString(), fabricNetns: fabricNetns(lab), hosts: [] };
     state.apiPort = opts.apiPort ?? state.apiPort;
+    if (previous && opts.analyticsPort !== undefined && opts.analyticsPort !== previous.analyticsPort && isRunning(previous.collector, marker)) {
+      throw new CliError(`lab '${lab}' serves analytics on port ${previous.analyticsPort}; 'cirrus lab down${nameFlag(lab)}' first to move it to ${opts.analyticsPort}`);
+    }
+    state.analyticsPort = opts.analyticsPort ?? state.analyticsPort ?? DEFAULT_LAB_ANALYTICS_PORT;
     for (let k = state.hosts.length + 1; k <= opts.hosts; k++) {
       state.hosts.push({ name: hostName(k), netns: hostNetns(lab, hostName(k)), underlayIp: underlayIp(k), prefixLen: UNDERLAY_PREFIX_LEN });
     }
     // Whoever answers there (another lab's server?) would pass for ours.
     if (!isRunning(state.server, marker) && (await portAnswers(state.apiPort))) throw new CliError(`127.0.0.1:${state.apiPort} is in use; choose another --api-port`);
+    if (!isRunning(state.collector, marker) && (await portAnswers(state.analyticsPort))) throw new CliError(`127.0.0.1:${state.analyticsPort} is in use; choose another --analytics-port`);
     say(previous ? `lab ${lab}: reusing what exists in ${marker}` : `lab ${lab}: building in ${marker}`);
     // Recorded before anything is made: `lab down` finds a half-built lab after a crash.
     writeState(state);
@@ -107,6 +120,7 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
     say(`  server: API on http://127.0.0.1:${state.apiPort} and ${apiSocket(lab)}`);
 
     loadToken(controlToken(lab), true);
+    await startCollector(state, marker, say);
     for (const c of state.controls) await startControl(state, c, marker, say);
     await Promise.all(
       state.controls.map(async (c) => {
@@ -131,6 +145,7 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
         CIRRUS_BIN, 'agent', '--host', h.name, '--underlay-ip', h.underlayIp, '--state', hostDir(lab, h.name), '--control', controls, '--control-token-file', controlToken(lab),
         '--port-socket', agentSocket(lab, h.name), '--introspect-socket', introspectSocket(lab, h.name),
         ...(h === state.gateway ? gatewayAgentArgs() : []),
+        '--collector', `unix:${collectorSocket(lab)}`, '--flow-interval', String(LAB_FLOW_INTERVAL_S),
       ];
       h.agent = spawnDetached('ip', ['netns', 'exec', h.netns, process.execPath, ...agent], agentLog(lab, h.name));
       writeState(state);
@@ -144,6 +159,27 @@ export async function labUp(opts: UpOptions, say: Say): Promise<LabState> {
     );
     return state;
   });
+}
+
+/** Counters of live flows are read this often in a lab (agents default to 10 s): quick to show in a demo and a test. */
+const LAB_FLOW_INTERVAL_S = 2;
+
+/** Starts the flow collector in the root namespace (127.0.0.1 and a socket agents reach) unless it runs. */
+async function startCollector(state: LabState, marker: string, say: Say): Promise<void> {
+  const lab = state.name;
+  const port = state.analyticsPort!;
+  if (isRunning(state.collector, marker)) say(`  collector: running (pid ${state.collector.pid})`);
+  else {
+    const args = [
+      CIRRUS_BIN, 'collector', '--data', analyticsDir(lab), '--listen', `127.0.0.1:${port}`, '--socket', collectorSocket(lab), '--token-file', controlToken(lab),
+      '--retention-age', '1d', '--retention-size', '1G',
+    ];
+    state.collector = spawnDetached(process.execPath, args, collectorLog(lab));
+    writeState(state);
+    say(`  collector: started (pid ${state.collector.pid})`);
+  }
+  await waitReady('collector', state.collector, marker, () => collectorHealth(port));
+  say(`  collector: analytics API on http://127.0.0.1:${port}, flows from agents through ${collectorSocket(lab)}`);
 }
 
 /** Starts control node `c` in its namespace unless it runs there already. */

@@ -14,6 +14,21 @@ export function viewOf(objs: StoredObject[]): ConfigView {
   return v;
 }
 
+/** Writes and deletes objects in `view` as the store's change feed would (one revision). */
+export function changeView(view: ConfigView, put: StoredObject[], del: StoredObject[] = []): void {
+  const rev = view.rev + 1;
+  view.apply([
+    ...put.flatMap((o) => [
+      { rev, key: Keys.object(o.type, o.uuid), value: JSON.stringify(o) },
+      { rev, key: Keys.name(o.type, o.fq_name), value: o.uuid },
+    ]),
+    ...del.flatMap((o) => [
+      { rev, key: Keys.object(o.type, o.uuid) },
+      { rev, key: Keys.name(o.type, o.fq_name) },
+    ]),
+  ]);
+}
+
 /** A rule address: 'any', 'local', a network's fq-name string, or a CIDR. */
 export function ruleAddress(a: string): Record<string, unknown> {
   if (!a.includes('/')) return { virtual_network: a };

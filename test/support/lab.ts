@@ -11,6 +11,8 @@ const run = promisify(execFile);
 export class TestLab {
   readonly name: string;
   api = '';
+  /** The lab's analytics API. */
+  analytics = '';
   /** Processes the tests started inside workloads (killed at the end). */
   readonly servers: ChildProcess[] = [];
 
@@ -27,8 +29,10 @@ export class TestLab {
 
   async up(hosts: number, opts: { gateway?: boolean } = {}): Promise<void> {
     const port = await freePort();
+    const analyticsPort = await freePort();
     this.api = `http://127.0.0.1:${port}`;
-    await this.cirrus('lab', 'up', '--hosts', String(hosts), '--name', this.name, '--api-port', String(port), ...(opts.gateway ? ['--gateway'] : []));
+    this.analytics = `http://127.0.0.1:${analyticsPort}`;
+    await this.cirrus('lab', 'up', '--hosts', String(hosts), '--name', this.name, '--api-port', String(port), '--analytics-port', String(analyticsPort), ...(opts.gateway ? ['--gateway'] : []));
   }
 
   async down(): Promise<void> {

@@ -15,6 +15,8 @@ export interface RunningServer {
   url: string;
   /** The all-in-one node's control node (ws://), its agents' token in dataDir/control.token. */
   controlUrl: string;
+  /** The flow collector and analytics API (http://). */
+  analyticsUrl: string;
   dataDir: string;
   proc: ChildProcess;
   /** Stops the process (SIGTERM, or SIGKILL with `hard`) and waits for it to exit. */
@@ -29,18 +31,18 @@ export function tempDataDir(): string {
 
 /** `nodeArgs` go to node itself (e.g. --cpu-prof for the benchmarks). */
 export async function startServer(dataDir = tempDataDir(), extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RunningServer> {
-  const proc = spawn(process.execPath, [...nodeArgs, CIRRUS, 'up', '--data', dataDir, '--listen', '127.0.0.1:0', '--control-listen', '127.0.0.1:0', ...extraArgs], {
+  const proc = spawn(process.execPath, [...nodeArgs, CIRRUS, 'up', '--data', dataDir, '--listen', '127.0.0.1:0', '--control-listen', '127.0.0.1:0', '--analytics-listen', '127.0.0.1:0', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  const [url, controlUrl] = await new Promise<[string, string]>((resolve, reject) => {
+  const [url, controlUrl, analyticsUrl] = await new Promise<[string, string, string]>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start within 15 s:\n${output}`)), 15_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const m = /config API on (http:\/\/[^\s,]+), control node on (ws:\/\/[^\s]+)/.exec(output);
+      const m = /config API on (http:\/\/[^\s,]+), control node on (ws:\/\/[^\s,]+), analytics on (http:\/\/[^\s,]+)/.exec(output);
       if (m) {
         clearTimeout(timer);
-        resolve([m[1]!, m[2]!]);
+        resolve([m[1]!, m[2]!, m[3]!]);
       }
     };
     proc.stdout!.on('data', onData);
@@ -58,6 +60,7 @@ export async function startServer(dataDir = tempDataDir(), extraArgs: string[] =
   return {
     url,
     controlUrl,
+    analyticsUrl,
     dataDir,
     proc,
     stop,

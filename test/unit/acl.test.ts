@@ -1,10 +1,11 @@
-// compileAcl: a network's policies → ordered directional rules with addresses as CIDRs.
+// compileAcl: a network's policies → ordered directional rules with addresses as CIDRs;
+// AclCompiler: the same as blocks (one per policy), kept while their inputs are unchanged.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { StoredObject } from '../../src/config/object.js';
-import { compileAcl } from '../../src/control/acl.js';
-import { viewOf } from '../support/config-objects.js';
+import { AclCompiler, compileAcl } from '../../src/control/acl.js';
+import { changeView, viewOf } from '../support/config-objects.js';
 
 const subnetRef = (prefix: string) => [{ uuid: 'ipam', attr: { ipam_subnets: [{ subnet: { ip_prefix: prefix, ip_prefix_len: 24 }, subnet_uuid: `s-${prefix}`, default_gateway: prefix.replace(/0$/, '1'), dns_server_address: prefix.replace(/0$/, '2'), allocation_pools: [] }] } }];
 const net = (uuid: string, name: string, prefix: string, policies: [string, number][] = []): StoredObject => ({
@@ -62,4 +63,65 @@ test('ruleMatches: protocol, addresses, destination ports; rules naming source p
   assert.equal(ruleMatches(r, '10.1.0.5', '10.2.0.5', tcp()), false, 'no port given: a port rule does not match');
   assert.equal(ruleMatches({ ...r, dports: undefined, sports: [[1, 2]] }, '10.1.0.5', '10.2.0.5', tcp(1)), false);
   assert.equal(ruleMatches({ uuid: 'any', action: 'deny', src: null, dst: null }, '1.2.3.4', '5.6.7.8', { protocol: 1 }), true);
+});
+
+test('blocks: one per policy in order; an unchanged block is the same object, a change recompiles only what it touches', () => {
+  const a = policy('a', [{ rule_uuid: 'a1', dst_addresses: [{ virtual_network: 'd:p:mgmt' }] }]);
+  const b = policy('b', [{ rule_uuid: 'b1', dst_addresses: [{ subnet: { ip_prefix: '192.168.1.0', ip_prefix_len: 24 } }] }]);
+  const c = policy('c', [{ rule_uuid: 'c1', src_addresses: [{ virtual_network: 'local' }], dst_addresses: [{ virtual_network: 'd:p:later' }] }]);
+  const fe = () => net('fe', 'frontend', '10.1.0.0', [['a', 1], ['b', 2], ['c', 3]]);
+  const view = viewOf([a, b, c, fe(), net('mg', 'mgmt', '10.2.0.0')]);
+  const compiler = new AclCompiler(view);
+  const compile = () => compiler.compile(view.get('fe')!.obj);
+  const first = compile();
+  assert.deepEqual(first.blocks.map((x) => [x.network, x.policy, x.rules.map((r) => r.uuid)]), [['fe', 'a', ['a1']], ['fe', 'b', ['b1']], ['fe', 'c', ['c1']]]);
+  assert.deepEqual([first.names.sort(), first.uuids], [['d:p:later', 'd:p:mgmt'], ['mg']], 'the networks named (by name), and those that exist (by uuid)');
+  assert.deepEqual(first.blocks.flatMap((x) => x.rules), compileAcl(view, view.get('fe')!.obj), 'compileAcl is the blocks in order');
+  const same = (next: ReturnType<typeof compile>, changed: string[], why: string) =>
+    assert.deepEqual(next.blocks.map((x, i) => (x === first.blocks[i] ? 'same' : x.policy)), first.blocks.map((x) => (changed.includes(x.policy) ? x.policy : 'same')), why);
+
+  // The network object changes (here: attached again in the same order), nothing the rules depend on does.
+  changeView(view, [fe()]);
+  same(compile(), [], 'nothing to recompile');
+  // A policy edited: its block alone.
+  changeView(view, [policy('b', [{ rule_uuid: 'b2' }])]);
+  let next = compile();
+  same(next, ['b'], 'the edited policy only');
+  assert.deepEqual(next.blocks[1]!.rules.map((r) => r.uuid), ['b2']);
+  first.blocks[1] = next.blocks[1]!;
+  // A named network's subnets change: the blocks naming it.
+  changeView(view, [net('mg', 'mgmt', '10.9.0.0')]);
+  next = compile();
+  same(next, ['a'], 'the policy naming mgmt only');
+  assert.deepEqual(next.blocks[0]!.rules[0]!.dst, ['10.9.0.0/24']);
+  first.blocks[0] = next.blocks[0]!;
+  // A named network that did not exist appears.
+  changeView(view, [net('lt', 'later', '10.3.0.0')]);
+  next = compile();
+  same(next, ['c'], 'the policy naming it');
+  assert.deepEqual(next.blocks[2]!.rules[0]!.dst, ['10.3.0.0/24']);
+  first.blocks[2] = next.blocks[2]!;
+  // `local`: the network's own subnets.
+  changeView(view, [{ ...fe(), refs: { ...fe().refs, network_ipam_refs: subnetRef('10.7.0.0') } }]);
+  next = compile();
+  same(next, ['c'], 'the policy naming local');
+  assert.deepEqual(next.blocks[2]!.rules[0]!.src, ['10.7.0.0/24']);
+});
+
+test('blocks: a detached policy is forgotten; reordering keeps the blocks', () => {
+  const a = policy('a', [{ rule_uuid: 'a1' }]);
+  const b = policy('b', [{ rule_uuid: 'b1' }]);
+  const view = viewOf([a, b, net('n', 'n', '10.1.0.0', [['a', 1], ['b', 2]])]);
+  const compiler = new AclCompiler(view);
+  const compile = () => compiler.compile(view.get('n')!.obj).blocks;
+  const [ba, bb] = compile();
+  changeView(view, [net('n', 'n', '10.1.0.0', [['a', 3], ['b', 2]])]);
+  assert.deepEqual(compile(), [bb, ba], 'the same blocks, reordered by sequence');
+  changeView(view, [net('n', 'n', '10.1.0.0', [['b', 2]])]);
+  assert.deepEqual(compile(), [bb]);
+  changeView(view, [net('n', 'n', '10.1.0.0', [['a', 1], ['b', 2]])]);
+  const again = compile();
+  assert.notEqual(again[0], ba, 'a detached policy is compiled anew when attached again (its block was dropped)');
+  assert.deepEqual(again[0], ba);
+  assert.equal(again[1], bb);
 });

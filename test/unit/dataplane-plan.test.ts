@@ -3,9 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HostState, PortState } from '../../src/agent/host-state.js';
-import { type KernelState, desiredState, plan, routeKey, ruleKey, neighKey } from '../../src/agent/dataplane/model.js';
+import { desiredState, plan, routeKey, ruleKey, neighKey } from '../../src/agent/dataplane/model.js';
 import type { PortRegistration } from '../../src/agent/ports/registry.js';
 import type { NftActual, NftTable } from '../../src/agent/dataplane/nft.js';
+import { converged } from '../support/dataplane.js';
 
 const reg = (uuid: string, extra: Partial<PortRegistration> = {}): PortRegistration => ({
   vmiUuid: uuid,
@@ -38,17 +39,6 @@ const host = (...ports: PortState[]): HostState => ({
   leaks: [],
   pending: [],
 });
-
-/** The nft tables as desired, as the kernel reader would return them (chains by name). */
-function readBack(t: NftTable): NftTable {
-  return { maps: new Map([...t.maps].map(([k, m]) => [k, new Map(m)])), chains: new Map([...t.chains.keys()].map((c) => [c, []])) };
-}
-
-/** The kernel exactly as desired (what a converged host looks like). */
-function converged(h: HostState): KernelState {
-  const { kernel: d, nft } = desiredState(h);
-  return { links: new Map(d.links), routes: new Map(d.routes), nexthops: new Map(d.nexthops), rules: new Map(d.rules), neighs: new Map(d.neighs), addresses: new Set(d.addresses), nft: { ip: readBack(nft.ip), arp: readBack(nft.arp) } };
-}
 
 const MISSING = { ip: 'missing', arp: 'missing' } as const;
 const marksOf = (t: NftActual) => (typeof t === 'string' ? undefined : [...t.maps.get('port_marks')!]);

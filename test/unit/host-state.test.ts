@@ -77,3 +77,23 @@ test('before any document arrives, every registration waits for a control node',
   const h = computeHostState(undefined, [reg], { host: 'h1' });
   assert.match(h.pending[0]!.reason, /no configuration from a control node yet/);
 });
+
+test("a network's rules are its policies' blocks in order; a block the document lacks denies everything", () => {
+  const withPolicies = { ...network, refs: { ...network.refs, network_policy_refs: [{ uuid: 'pa', attr: { sequence: { major: 1, minor: 0 } } }, { uuid: 'pb', attr: { sequence: { major: 2, minor: 0 } } }] } };
+  const policy = (uuid: string, action: string): StoredObject => ({
+    type: 'network-policy',
+    uuid,
+    fq_name: ['d', 'p', uuid],
+    props: { network_policy_entries: { policy_rule: [{ rule_uuid: `${uuid}-1`, direction: '>', protocol: 'tcp', src_addresses: [{ virtual_network: 'local' }], dst_addresses: [{ virtual_network: 'any' }], action_list: { simple_action: action } }] } },
+    refs: {},
+  });
+  const doc = docOf([withPolicies, policy('pa', 'deny'), policy('pb', 'pass'), vmi('02:22:22:22:22:22'), iip]);
+  const n = computeHostState(doc, [reg], { host: 'h1' }).networks[0]!;
+  assert.deepEqual(n.aclBlocks?.map((b) => b.policy), ['pa', 'pb']);
+  assert.equal(n.aclBlocks?.[0], doc.get(`a/${NET}/pa`), "the document's own block objects (what the agent's rendering is memoised by)");
+  assert.deepEqual(n.acl?.map((r) => [r.uuid, r.action]), [['pa-1', 'deny'], ['pb-1', 'pass']], 'acl: the blocks concatenated');
+  doc.delete(`a/${NET}/pa`);
+  const broken = computeHostState(doc, [reg], { host: 'h1' }).networks[0]!;
+  assert.deepEqual(broken.acl?.[0], { uuid: 'policy rules missing', action: 'deny', src: null, dst: null }, 'fails closed where the rules are unknown');
+  assert.equal(broken.acl?.[1]?.uuid, 'pb-1');
+});

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HostState, NetworkState, PortState } from '../../src/agent/host-state.js';
 import type { AclRule, SgEntry } from '../../src/control/protocol.js';
-import { type NftTable, aclChain, desiredNft, groupChain, nftScript, sgChainKey, zonesOf } from '../../src/agent/dataplane/nft.js';
+import { type NftTable, aclChain, blockTag, desiredNft, groupChain, nftScript, ruleMapChains, sgChainKey, zonesOf } from '../../src/agent/dataplane/nft.js';
 
 const net = (uuid: string, id: number, subnet: string, acl?: NetworkState['acl']): NetworkState => ({ uuid, name: uuid, id, table: 1_000_000 + id, serviceAddresses: [], subnets: [subnet], vni: 100 + id, ...(acl ? { acl } : {}) });
 const port = (hostIf: string, network: string): PortState => ({
@@ -19,6 +19,8 @@ const port = (hostIf: string, network: string): PortState => ({
 });
 const host = (networks: NetworkState[], ports: PortState[], leaks: HostState['leaks'] = []): HostState => ({ networks, ports, remotes: [], leaks, pending: [] });
 
+const SG_DROP = 'counter log prefix "cirrus-deny s security groups" group 7 snaplen 64 drop comment "security groups"';
+
 const FE = net('fe', 1, '10.1.0.0/24', [
   { uuid: 'r1', action: 'pass', protocol: 6, src: ['10.1.0.0/24'], dst: ['10.2.0.0/24'], dports: [[514, 514], [600, 610]] },
   { uuid: 'r2', action: 'deny', protocol: 1, src: null, dst: null },
@@ -28,11 +30,11 @@ const FE = net('fe', 1, '10.1.0.0/24', [
 test('a chain per side: rules in order with their uuid and a counter, then the default (own network passes, others drop)', () => {
   assert.deepEqual(aclChain(FE, 'out').rules, [
     'ip saddr 10.1.0.0/24 ct original ip daddr 10.2.0.0/24 meta l4proto 6 th dport { 514, 600-610 } counter return comment "r1"',
-    'meta l4proto 1 counter drop comment "r2"',
+    'meta l4proto 1 counter log prefix "cirrus-deny p r2" group 7 snaplen 64 drop comment "r2"',
     'ct original ip daddr { 10.1.0.0/24 } return',
-    'counter drop comment "default"',
-  ], 'a rule that can match nothing (r3) is left out');
-  assert.deepEqual(aclChain(FE, 'in').rules.slice(-2), ['ip saddr { 10.1.0.0/24 } return', 'counter drop comment "default"']);
+    'counter log prefix "cirrus-deny p default" group 7 snaplen 64 drop comment "default"',
+  ], 'a rule that can match nothing (r3) is left out; drops are logged with their rule (flow records of denied attempts)');
+  assert.deepEqual(aclChain(FE, 'in').rules.slice(-2), ['ip saddr { 10.1.0.0/24 } return', 'counter log prefix "cirrus-deny p default" group 7 snaplen 64 drop comment "default"']);
   assert.match(aclChain(FE, 'in').rules[0]!, / return comment "r1"$/, 'a pass returns to the next check (security groups)');
 });
 
@@ -89,10 +91,10 @@ test('security groups: ports in the same groups share chains; any rule of any gr
   assert.deepEqual(groupChain(['web', 'ssh'], groups, 'ingress'), [
     'meta l4proto 6 th dport 80 counter return comment "w1"',
     'ip saddr 10.9.0.0/24 meta l4proto 6 th dport 22 counter return comment "s1"',
-    'counter drop comment "security groups"',
+    SG_DROP,
   ]);
-  assert.deepEqual(groupChain(['web'], groups, 'egress'), ['counter drop comment "security groups"'], 'no egress rule: nothing leaves');
-  assert.deepEqual(groupChain(['gone'], groups, 'ingress'), ['counter drop comment "security groups"'], 'a group not known yet allows nothing');
+  assert.deepEqual(groupChain(['web'], groups, 'egress'), [SG_DROP], 'no egress rule: nothing leaves');
+  assert.deepEqual(groupChain(['gone'], groups, 'ingress'), [SG_DROP], 'a group not known yet allows nothing');
   const a = { ...port('cv-a', 'fe'), securityGroups: ['web', 'ssh'] };
   const b = { ...port('cv-b', 'fe'), securityGroups: ['ssh', 'web'] };
   const c = port('cv-c', 'fe');
@@ -108,12 +110,14 @@ test('a long run of rules differing in single values becomes one verdict map, fi
     { ...filler(3, 'deny'), uuid: 'dup' }, // the same key again: the first verdict stays
     { uuid: 'last', action: 'pass' as const, protocol: 6, src: ['10.1.0.0/24'], dst: ['10.1.0.0/24'] },
   ];
+  // Rules without blocks (one anonymous block): its maps are acl_1_<tag>_<k>, for both sides.
+  const out0 = `acl_1_${blockTag('')}_0`;
   const c = aclChain({ ...FE, acl }, 'out');
   assert.deepEqual(c.rules, [
-    'ip saddr 10.1.0.0/24 meta l4proto . ct original ip daddr . th dport vmap @out_1_0 comment "11 rules"',
+    `ip saddr 10.1.0.0/24 meta l4proto . ct original ip daddr . th dport vmap @${out0} comment "11 rules"`,
     'ip saddr 10.1.0.0/24 ct original ip daddr 10.1.0.0/24 meta l4proto 6 counter return comment "last"',
     'ct original ip daddr { 10.1.0.0/24 } return',
-    'counter drop comment "default"',
+    'counter log prefix "cirrus-deny p default" group 7 snaplen 64 drop comment "default"',
   ]);
   assert.equal(c.maps.length, 1);
   assert.equal(c.maps[0]!.declaration, 'typeof meta l4proto . ct original ip daddr . th dport : verdict');
@@ -125,14 +129,47 @@ test('a long run of rules differing in single values becomes one verdict map, fi
   const h = (rules: AclRule[]) => host([{ ...FE, acl: rules }], [port('cv-a', 'fe')]);
   const d = desiredNft(h(acl));
   const first = nftScript(d, { ip: 'missing', arp: 'missing' }, new Map());
-  assert.ok(first.lines.indexOf('  map out_1_0 { typeof meta l4proto . ct original ip daddr . th dport : verdict; }') < first.lines.indexOf('  chain pol_out_1 {'));
+  assert.ok(first.lines.indexOf(`  map ${out0} { typeof meta l4proto . ct original ip daddr . th dport : verdict; }`) < first.lines.indexOf('  chain pol_out_1 {'));
   const changed = acl.map((r): AclRule => (r.uuid === 'f2' ? { ...r, action: 'deny' } : r));
   const s = nftScript(desiredNft(h(changed)), { ip: asRead(d.ip), arp: asRead(d.arp) }, first.written);
   assert.deepEqual(s.lines, [
-    'delete element ip cirrus out_1_0 { 6 . 172.16.0.2 . 20002 }',
-    'add element ip cirrus out_1_0 { 6 . 172.16.0.2 . 20002 : drop }',
-    'delete element ip cirrus in_1_0 { 6 . 172.16.0.2 . 20002 }',
-    'add element ip cirrus in_1_0 { 6 . 172.16.0.2 . 20002 : drop }',
-  ], 'an element changed on each side, no chain rewritten');
-  assert.deepEqual([...s.changedMaps], ['out_1_0', 'in_1_0']);
+    `delete element ip cirrus ${out0} { 6 . 172.16.0.2 . 20002 }`,
+    `add element ip cirrus ${out0} { 6 . 172.16.0.2 . 20002 : drop }`,
+  ], 'an element changed in the map both sides share, no chain rewritten');
+  assert.deepEqual([...s.changedMaps], [out0]);
+});
+
+test('blocks: each rendered once, its maps named after its policy; a changed block leaves the others (and their maps) untouched', () => {
+  const filler = (p: string, i: number): AclRule => ({ uuid: `${p}${i}`, action: 'pass', protocol: 6, src: null, dst: [`172.16.0.${i}/32`], dports: [[20000 + i, 20000 + i]] });
+  const block = (policy: string, n = 10) => ({ network: 'fe', policy, rules: Array.from({ length: n }, (_, i) => filler(policy, i)) });
+  const [a, b] = [block('pa'), block('pb')];
+  const withBlocks = (blocks: (typeof a)[]) => ({ ...FE, acl: blocks.flatMap((x) => x.rules), aclBlocks: blocks });
+  const out = aclChain(withBlocks([a, b]), 'out');
+  const mapA = `acl_1_${blockTag('pa')}_0`;
+  const mapB = `acl_1_${blockTag('pb')}_0`;
+  assert.deepEqual(out.maps.map((m) => m.name), [mapA, mapB], 'a run never spans two blocks');
+  assert.deepEqual(out.rules.slice(0, 2), [`meta l4proto . ct original ip daddr . th dport vmap @${mapA} comment "10 rules"`, `meta l4proto . ct original ip daddr . th dport vmap @${mapB} comment "10 rules"`]);
+  const inside = aclChain(withBlocks([a, b]), 'in');
+  assert.equal(inside.maps[0], out.maps[0], 'both sides share the rendering and the maps');
+  assert.deepEqual(inside.rules.slice(0, 2), out.rules.slice(0, 2));
+  // Reordered: the maps keep their names (their policies'), the chain changes.
+  assert.deepEqual(aclChain(withBlocks([b, a]), 'out').maps.map((m) => m.name), [mapB, mapA]);
+  // pb edited (a new block object): pa's map is the very same object, so the script skips it.
+  const h = (blocks: (typeof a)[]) => host([withBlocks(blocks)], [port('cv-a', 'fe')]);
+  const d = desiredNft(h([a, b]));
+  const first = nftScript(d, { ip: 'missing', arp: 'missing' }, new Map());
+  const applied = new Map([...d.ip.ruleMaps!.keys()].map((name) => [`ip/${name}`, d.ip.maps.get(name)!]));
+  const b2 = { ...b, rules: b.rules.map((r, i) => (i === 3 ? { ...r, action: 'deny' as const } : r)) };
+  const d2 = desiredNft(h([a, b2]));
+  assert.equal(d2.ip.maps.get(mapA), d.ip.maps.get(mapA));
+  const s = nftScript(d2, { ip: asRead(d.ip), arp: asRead(d.arp) }, first.written, applied);
+  assert.deepEqual(s.lines, [`delete element ip cirrus ${mapB} { 6 . 172.16.0.3 . 20003 }`, `add element ip cirrus ${mapB} { 6 . 172.16.0.3 . 20003 : drop }`]);
+  assert.deepEqual([...s.changedMaps], [mapB]);
+  // A block detached: its map goes after the chains stop using it.
+  const s3 = nftScript(desiredNft(h([a])), { ip: asRead(d.ip), arp: asRead(d.arp) }, first.written, applied);
+  assert.ok(s3.lines.indexOf(`delete map ip cirrus ${mapB}`) > s3.lines.indexOf('flush chain ip cirrus pol_out_1'));
+});
+
+test("ruleMapChains: a rule map belongs to both of its network's chains", () => {
+  assert.deepEqual(ruleMapChains(`acl_12_${blockTag('p')}_3`), ['pol_out_12', 'pol_in_12']);
 });

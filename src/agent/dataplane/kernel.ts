@@ -1,6 +1,7 @@
 // The kernel behind a small interface (a shim, so the reconciler is testable without
-// root): read what Cirrus owns with `ip -j`, apply changes with `ip -batch`, sysctls
-// through /proc/sys. System tools are spawned with argument arrays, never a shell.
+// root): read what Cirrus owns with `ip -j`, apply changes with `ip -batch`, nftables
+// through one long-lived libnftables helper (nft-session.ts), sysctls through /proc/sys.
+// System tools are spawned with argument arrays, never a shell.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -20,6 +21,7 @@ import {
   isOwnedTable,
 } from './names.js';
 import { type NftTable, baseChains, fixedSets, ifKey } from './nft.js';
+import { NftSession } from './nft-session.js';
 import { NamespaceConfigurator, type WorkloadConfig } from './nsconfig.js';
 
 export interface BatchError {
@@ -173,12 +175,12 @@ function element(e: unknown, s: NftSetJson): [string, string] {
 
 /**
  * Cirrus's tables per family: chain names, and sets and maps with their elements. With
- * `all`, everything in two `nft` calls; without, the fixed sets and maps one `nft` each (in
- * parallel), leaving out the policy rule maps: listing every map walks their elements too
- * (0.5 s at 20,000), and the caller knows what it last wrote into them.
+ * `all`, everything in two listings; without, the fixed sets and maps one listing each,
+ * leaving out the policy rule maps: listing every map walks their elements too (0.5 s at
+ * 20,000), and the caller knows what it last wrote into them.
  */
-async function readNft(all: boolean): Promise<KernelState['nft']> {
-  const chains = await run('nft', ['-j', 'list', 'chains']);
+async function readNft(all: boolean, nft: NftSession): Promise<KernelState['nft']> {
+  const chains = await nft.run('list chains', true);
   if (chains.code !== 0) throw new Error(`nft list chains: ${chains.stderr.trim()}`);
   const tables: Partial<Record<NftFamily, NftTable>> = {};
   for (const o of (JSON.parse(chains.stdout) as NftJson).nftables) {
@@ -188,8 +190,8 @@ async function readNft(all: boolean): Promise<KernelState['nft']> {
   }
   const present = NFT_FAMILIES.filter((f) => tables[f]);
   const lists = all
-    ? [run('nft', ['-j', 'list', 'maps']), run('nft', ['-j', 'list', 'sets'])]
-    : present.flatMap((family) => fixedSets(family).map(([name, kind]) => run('nft', ['-j', 'list', kind, family, NFT_TABLE, name])));
+    ? [nft.run('list maps', true), nft.run('list sets', true)]
+    : present.flatMap((family) => fixedSets(family).map(([name, kind]) => nft.run(`list ${kind} ${family} ${NFT_TABLE} ${name}`, true)));
   for (const r of await Promise.all(lists)) {
     if (r.code !== 0) continue; // a fixed set missing: the table is stale (below)
     for (const o of (JSON.parse(r.stdout) as NftJson).nftables) {
@@ -218,7 +220,7 @@ export class LinuxKernel implements Kernel {
       run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\naddr show\n`),
       // Groups have no address family: listed without -4.
       run('ip', ['-j', 'nexthop', 'show', 'proto', String(CIRRUS_PROTO)]),
-      readNft(all),
+      readNft(all, this.nftSession),
     ]);
     const parts = r.stdout.trim().split('\n');
     if (r.code !== 0 || parts.length !== 5) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
@@ -264,6 +266,7 @@ export class LinuxKernel implements Kernel {
   }
 
   private readonly namespaces = new NamespaceConfigurator();
+  private readonly nftSession = new NftSession();
 
   async batch(lines: string[]): Promise<BatchError[]> {
     if (lines.length === 0) return [];
@@ -275,7 +278,7 @@ export class LinuxKernel implements Kernel {
 
   async nft(lines: string[]): Promise<BatchError[]> {
     if (lines.length === 0) return [];
-    const r = await run('nft', ['-f', '-'], lines.join('\n') + '\n');
+    const r = await this.nftSession.run(lines.join('\n') + '\n');
     return r.code === 0 ? [] : [{ line: 0, command: 'nft -f -', message: r.stderr.trim() || `exit ${r.code}` }];
   }
 
@@ -295,6 +298,7 @@ export class LinuxKernel implements Kernel {
 
   close(): void {
     this.namespaces.close();
+    this.nftSession.close();
   }
 
   readSysctl(path: string): string | undefined {

@@ -194,15 +194,16 @@ function floatingRoutes(host: HostState, kernel: Desired['kernel']): void {
     const tables = [net.table, ...host.leaks.filter((l) => l.peer === f.network).map((l) => byUuid.get(l.network)!.table)];
     let route: Omit<Route, 'table'>;
     if (host.underlayIp && f.remote.size) {
-      const members = [...f.remote].sort(([a], [b]) => (a < b ? -1 : 1)).map(([vtep, weight]) => {
-        tunnelNeigh(kernel, vtep);
-        const id = nexthopId(`${net.vni}|${vtep}`);
-        kernel.nexthops.set(id, { id, encap: { vni: net.vni, dst: vtep } });
-        return { id, weight: Math.min(weight, 255) };
-      });
+      const hosts = [...f.remote].sort(([a], [b]) => (a < b ? -1 : 1));
+      for (const [vtep] of hosts) tunnelNeigh(kernel, vtep);
       if (f.backends === 1) {
-        route = { type: 'unicast', dst: f.address, dev: VXLAN_DEV, encap: kernel.nexthops.get(members[0]!.id)!.encap! };
+        route = { type: 'unicast', dst: f.address, dev: VXLAN_DEV, encap: { vni: net.vni, dst: hosts[0]![0] } };
       } else {
+        const members = hosts.map(([vtep, weight]) => {
+          const id = nexthopId(`${net.vni}|${vtep}`);
+          kernel.nexthops.set(id, { id, encap: { vni: net.vni, dst: vtep } });
+          return { id, weight: Math.min(weight, 255) };
+        });
         const id = nexthopId(`group|${f.uuid}`);
         kernel.nexthops.set(id, { id, group: members });
         route = { type: 'unicast', dst: f.address, nhid: id };
@@ -292,7 +293,8 @@ export function plan(
   const present = (dev?: string) => dev === undefined || dev === 'lo' || actual.links.has(dev) || create.some((p) => p.hostIf === dev) || ((dev === VXLAN_DEV || dev === SERVICE_DEV) && desired.kernel.links.has(dev));
   for (const [key, r] of desired.kernel.routes) {
     const have = actual.routes.get(key);
-    if (present(r.dev) && (!have || have.type !== r.type || have.dev !== r.dev || have.nhid !== r.nhid || have.via !== r.via || JSON.stringify(have.encap) !== JSON.stringify(r.encap))) adds.push(on(r.dev, routeCommand('replace', r)));
+    // A gateway's route leaves through an interface that is not Cirrus's (the kernel refuses it, visibly, if it is missing).
+    if ((r.via !== undefined || present(r.dev)) && (!have || have.type !== r.type || have.dev !== r.dev || have.nhid !== r.nhid || have.via !== r.via || JSON.stringify(have.encap) !== JSON.stringify(r.encap))) adds.push(on(r.dev, routeCommand('replace', r)));
   }
   // Next hops before the routes using them (tunnels before their groups); removed after.
   const nexthops = [...desired.kernel.nexthops.values()].sort((a, b) => Number(!!a.group) - Number(!!b.group));
@@ -308,11 +310,11 @@ export function plan(
   for (const a of actual.addresses) if (!desired.kernel.addresses.has(a)) dels.push({ line: `addr del ${a}/32 dev ${SERVICE_DEV}`, dev: SERVICE_DEV });
   for (const [key, r] of desired.kernel.rules) if (!actual.rules.has(key)) adds.push({ line: ruleCommand('add', r) });
   for (const [key, r] of actual.rules) if (!desired.kernel.rules.has(key)) dels.unshift({ line: ruleCommand('del', r) });
-  dels.push(...nexthopDels);
   for (const name of actual.links.keys()) if (!desired.kernel.links.has(name)) dels.push({ line: `link del dev ${name}` });
   // Removals first (rules before the routes and links they lead to), then links, then the rest.
   const nft = nftScript(desired.nft, actual.nft, appliedChains, appliedMaps);
-  return { create, commands: [...dels, ...links, ...nexthopAdds, ...adds], nft: nft.lines, nftWritten: nft.written, nftChangedMaps: nft.changedMaps };
+  // A next hop goes only once no group or route uses it any more (deleting a group's last member deletes the group and its routes).
+  return { create, commands: [...dels, ...links, ...nexthopAdds, ...adds, ...nexthopDels], nft: nft.lines, nftWritten: nft.written, nftChangedMaps: nft.changedMaps };
 }
 
 function routeCommand(op: 'replace' | 'del', r: Route): string {

@@ -17,7 +17,8 @@
 //         Each check returns when it passes and drops when it does not.
 //   clamp (forward, mangle): TCP MSS of forwarded SYNs to the route's MTU.
 //   host_in (input, filter): a workload reaches the host only for its services on the
-//         service addresses (ping, DNS, DHCP, metadata); nothing else of the host.
+//         service addresses (ping, DNS, DHCP, metadata); nothing else of the host. DHCP and
+//         DNS over UDP end here: the agent's packet tap has answered them already.
 //   nat_pre (prerouting, dstnat): a new connection to a floating IP with back ends here
 //         jumps to its `fip_<k>` chain, which picks one by a hash of the 5-tuple (conntrack
 //         pins the choice); from the overlay only local back ends, from local workloads
@@ -35,6 +36,7 @@
 import { createHash } from 'node:crypto';
 import type { AclRule, SgEntry } from '../../control/protocol.js';
 import type { HostState, NetworkState } from '../host-state.js';
+import { denyLog } from './deny-log.js';
 import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_DEV, VXLAN_PORT, markOf } from './names.js';
 
 /** One family's table: maps and sets (element → value as nft writes them; '' for a set's) and policy chains (rule lines). */
@@ -113,7 +115,7 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
   },
 };
 
-const LAYOUT = 'layout_4';
+const LAYOUT = 'layout_5';
 const SPOOFED = 'counter drop comment "spoofed source"';
 
 /** Base chains (and fixed regular ones) by family: their presence tells the current layout from another. */
@@ -147,8 +149,11 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
     from_workload: [
       'ct state established,related accept;',
       `ip daddr @${SERVICE_ADDRS} icmp type echo-request accept;`,
-      `ip daddr @${SERVICE_ADDRS} meta l4proto { tcp, udp } th dport 53 accept;`,
-      'udp sport 68 udp dport 67 accept;',
+      // The agent's packet tap answers DHCP and DNS over UDP before the IP stack sees them
+      // (services/): here they end, silently (no listener: the stack would say "port unreachable").
+      `ip daddr @${SERVICE_ADDRS} udp dport 53 drop;`,
+      'udp sport 68 udp dport 67 drop;',
+      `ip daddr @${SERVICE_ADDRS} tcp dport 53 accept;`,
       'ip daddr 169.254.169.254 tcp dport 80 accept;',
       'counter drop comment "host protection";',
     ].join(' '),
@@ -323,6 +328,7 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
 function natElements(host: HostState, chains: Map<string, string[]>): [string, Map<string, string>][] {
   const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
   const mark = (network: string) => String(markOf(byUuid.get(network)!.table));
+  const ownAddresses = (network: string) => new Set([...host.ports.filter((p) => p.network === network).map((p) => p.address), ...host.remotes.filter((r) => r.network === network).map((r) => r.address)]);
   const fipDnat = new Map<string, string>();
   const fipMarks = new Map<string, string>();
   const snatPorts = new Map<string, string>();
@@ -333,8 +339,8 @@ function natElements(host: HostState, chains: Map<string, string[]>): [string, M
     if (!f.local.length) continue;
     const name = fipChain(f.uuid);
     chains.set(name, fipRules(f.local.map((b) => b.address), [...f.remote.values()].reduce((a, b) => a + b, 0), host.underlayIp !== undefined));
-    // Where the floating IP is routed: its network's table and those it is leaked into.
-    const holders = [f.network, ...host.leaks.filter((l) => l.peer === f.network).map((l) => l.network)];
+    // Where the floating IP is routed: its network's table and those it is leaked into, unless that network has the address itself (as routing decides).
+    const holders = [f.network, ...host.leaks.filter((l) => l.peer === f.network && !ownAddresses(l.network).has(f.address)).map((l) => l.network)];
     for (const n of holders) fipDnat.set(`${mark(n)} . ${f.address}`, `jump ${name}`);
     for (const b of f.local) fipMarks.set(`${f.address} . ${b.address}`, mark(b.port.network));
     if (f.backends === 1) {
@@ -433,51 +439,90 @@ function restMatch(r: AclRule, without: Field[]): string | undefined {
  * A network's policy chain for one side. `out`: new connections from its workloads. `in`:
  * new connections to its workloads. A pass returns to the forward chain (the next check);
  * unmatched: pass within the network, drop from or to any other (OpenContrail's default).
- * Each rule counts what it decides, under its uuid. A run of at least MAP_BLOCK_MIN
- * consecutive rules that differ only in single values (a protocol, an address, a port) and
- * are alike otherwise becomes one verdict-map lookup: distinct single values never overlap,
- * so first match is kept (a repeated key keeps its first verdict), and a new connection
- * pays one lookup instead of one test per rule. Rules merged into a map are counted by the
- * map's rule together.
+ * The rules are its policies' blocks in order, each rendered once (see aclBlockChain).
  */
 export function aclChain(n: NetworkState, side: 'out' | 'in'): { rules: string[]; maps: RuleMap[] } {
   const own = `{ ${n.subnets.join(', ')} }`;
   const rules: string[] = [];
   const maps: RuleMap[] = [];
-  const acl = (n.acl ?? []).filter((r) => aclMatch(r) !== undefined);
+  for (const b of n.aclBlocks ?? [{ policy: '', rules: n.acl ?? [] }]) {
+    // The same for both sides (the rules say which way they go): one rendering, shared maps.
+    const r = aclBlockChain(b.rules, `${RULE_MAP_PREFIX}${n.id}_${blockTag(b.policy)}`);
+    rules.push(...r.rules);
+    maps.push(...r.maps);
+  }
+  if (n.subnets.length) rules.push(side === 'out' ? `${DADDR} ${own} return` : `ip saddr ${own} return`);
+  rules.push(`counter ${denyLog('policy', 'default')}drop comment "default"`);
+  return { rules, maps };
+}
+
+/**
+ * A block's rule maps are named `acl_<network id>_<tag>_<k>` (tag: from its policy's uuid):
+ * stable while the policy stays, whatever comes and goes around it. Both of the network's
+ * chains look them up.
+ */
+const RULE_MAP_PREFIX = 'acl_';
+export const blockTag = (policy: string): string => createHash('sha256').update(policy).digest('hex').slice(0, 12);
+
+/** The policy chains a rule map belongs to: its network's two. */
+export const ruleMapChains = (map: string): string[] => {
+  const id = map.slice(RULE_MAP_PREFIX.length).split('_', 1)[0]!;
+  return [`${POLICY_CHAIN_PREFIX}out_${id}`, `${POLICY_CHAIN_PREFIX}in_${id}`];
+};
+
+/** Renderings by block (the document's rules array: the same object while its policy is unchanged) and map prefix. */
+const rendered = new WeakMap<readonly AclRule[], Map<string, { rules: string[]; maps: RuleMap[] }>>();
+
+/**
+ * One block's rules as chain rules, its rule maps named `<prefix>_<k>`; memoised (the
+ * result is shared: never to be changed). Each rule counts what it decides, under its uuid.
+ * A run of at least MAP_BLOCK_MIN consecutive rules that differ only in single values (a
+ * protocol, an address, a port) and are alike otherwise becomes one verdict-map lookup:
+ * distinct single values never overlap, so first match is kept (a repeated key keeps its
+ * first verdict), and a new connection pays one lookup instead of one test per rule.
+ * Rules merged into a map are counted by the map's rule together.
+ */
+function aclBlockChain(block: readonly AclRule[], prefix: string): { rules: string[]; maps: RuleMap[] } {
+  let byPrefix = rendered.get(block);
+  if (!byPrefix) rendered.set(block, (byPrefix = new Map()));
+  const known = byPrefix.get(prefix);
+  if (known) return known;
+  const rules: string[] = [];
+  const maps: RuleMap[] = [];
+  const acl = block.filter((r) => !matchesNothing(r));
+  const exact = acl.map(exactFields);
   const verdict = (r: AclRule) => (r.action === 'deny' ? 'drop' : 'return');
   for (let i = 0; i < acl.length; ) {
-    const first = exactFields(acl[i]!);
+    const first = exact[i]!;
     const key = (['protocol', 'src', 'dst', 'dport'] as Field[]).filter((f) => first[f] !== undefined);
     const rest = restMatch(acl[i]!, key);
     let j = i + 1;
     if (key.some((f) => f !== 'protocol')) {
       while (j < acl.length) {
-        const e = exactFields(acl[j]!);
+        const e = exact[j]!;
         if (!key.every((f) => e[f] !== undefined) || restMatch(acl[j]!, key) !== rest) break;
         j++;
       }
     }
     if (j - i < MAP_BLOCK_MIN) {
       const r = acl[i]!;
-      rules.push(`${aclMatch(r)}counter ${verdict(r)} comment "${r.uuid}"`);
+      rules.push(`${aclMatch(r)}counter ${r.action === 'deny' ? denyLog('policy', r.uuid) : ''}${verdict(r)} comment "${r.uuid}"`);
       i++;
       continue;
     }
-    const name = `${side === 'out' ? 'out' : 'in'}_${n.id}_${maps.length}`;
+    const name = `${prefix}_${maps.length}`;
     const elements = new Map<string, string>();
-    for (const r of acl.slice(i, j)) {
-      const e = exactFields(r);
-      const k = key.map((f) => e[f]!).join(' . ');
-      if (!elements.has(k)) elements.set(k, verdict(r));
+    for (let k = i; k < j; k++) {
+      const element = key.map((f) => exact[k]![f]!).join(' . ');
+      if (!elements.has(element)) elements.set(element, verdict(acl[k]!));
     }
     maps.push({ name, declaration: `typeof ${key.map((f) => KEY_EXPR[f]).join(' . ')} : verdict`, elements });
     rules.push(`${rest}${key.map((f) => KEY_EXPR[f]).join(' . ')} vmap @${name} comment "${j - i} rules"`);
     i = j;
   }
-  if (n.subnets.length) rules.push(side === 'out' ? `${DADDR} ${own} return` : `ip saddr ${own} return`);
-  rules.push('counter drop comment "default"');
-  return { rules, maps };
+  const out = { rules, maps };
+  byPrefix.set(prefix, out);
+  return out;
 }
 
 /** The chains of a set of groups are shared by the ports in exactly those groups. */
@@ -494,13 +539,16 @@ export function groupChain(groups: string[], entries: ReadonlyMap<string, SgEntr
       if (match !== undefined) lines.push(`${match}counter return comment "${r.uuid}"`);
     }
   }
-  lines.push('counter drop comment "security groups"');
+  lines.push(`counter ${denyLog('sg', 'security groups')}drop comment "security groups"`);
   return lines;
 }
 
+/** A side with no address at all (a network without subnets): the rule can match nothing. */
+const matchesNothing = (r: AclRule): boolean => (r.src !== null && !r.src.length) || (r.dst !== null && !r.dst.length);
+
 /** The match part of a rule ("" matches everything); undefined when it can match nothing. */
 function aclMatch(r: AclRule): string | undefined {
-  if ((r.src && !r.src.length) || (r.dst && !r.dst.length)) return undefined;
+  if (matchesNothing(r)) return undefined;
   const set = (xs: (string | number)[]) => (xs.length === 1 ? String(xs[0]) : `{ ${xs.join(', ')} }`);
   const range = ([lo, hi]: [number, number]) => (lo === hi ? String(lo) : `${lo}-${hi}`);
   let m = '';
@@ -545,9 +593,10 @@ export function nftScript(
       for (const [map, elems] of want.maps) addElements(map, [...elems]);
       continue;
     }
-    // Rule maps not read this pass hold what was last written into them.
-    const haveMaps = new Map(have.maps);
-    if (!have.ruleMapsRead) for (const [key, elems] of appliedMaps) if (key.startsWith(`${family}/`)) haveMaps.set(key.slice(family.length + 1), new Map(elems));
+    // Rule maps not read this pass hold what was last written into them (the very same
+    // elements object when its block is unchanged: nothing to compare).
+    const haveMaps = new Map<string, ReadonlyMap<string, string>>(have.maps);
+    if (!have.ruleMapsRead) for (const [key, elems] of appliedMaps) if (key.startsWith(`${family}/`)) haveMaps.set(key.slice(family.length + 1), elems);
     // Rule maps: made before the chains that look them up, removed after.
     for (const [name, declaration] of want.ruleMaps ?? []) if (!haveMaps.has(name)) lines.push(`add map ${t} ${name} { ${declaration}; }`);
     for (const [name, rules] of want.chains) {
@@ -560,6 +609,7 @@ export function nftScript(
     }
     for (const [map, elems] of want.maps) {
       const current = haveMaps.get(map) ?? new Map<string, string>();
+      if (current === elems) continue;
       const stale = [...current].filter(([k, v]) => elems.get(k) !== v).map(([k]) => k);
       const missing = [...elems].filter(([k, v]) => current.get(k) !== v);
       if (stale.length) lines.push(`delete element ${t} ${map} { ${stale.join(', ')} }`);

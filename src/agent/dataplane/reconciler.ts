@@ -7,7 +7,7 @@ import type { HostState, PortState } from '../host-state.js';
 import type { BatchError, Kernel } from './kernel.js';
 import { HOST_SYSCTLS, type KernelState, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
 import { HOST_IF_PREFIX, type NftFamily, SERVICE_DEV, VXLAN_DEV } from './names.js';
-import { type NftTable, sgChainKey, zonesOf } from './nft.js';
+import { type NftTable, ruleMapChains, sgChainKey, zonesOf } from './nft.js';
 
 export interface ReconcileResult {
   durationMs: number;
@@ -105,8 +105,8 @@ export class Reconciler {
       }
     }
     const changed = new Set<number>();
-    // A rule map (out_<id>_<k>, in_<id>_<k>) belongs to its network's chain of that side.
-    for (const map of changedMaps) for (const z of chainZones.get(`ip/pol_${map.replace(/_\d+$/, '')}`) ?? []) changed.add(z);
+    // A rule map belongs to its network's chains.
+    for (const map of changedMaps) for (const chain of ruleMapChains(map)) for (const z of chainZones.get(`ip/${chain}`) ?? []) changed.add(z);
     for (const [key, content] of written) {
       const before = this.appliedChains.get(key);
       this.appliedChains.set(key, content);

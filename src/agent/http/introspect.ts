@@ -160,6 +160,10 @@ export async function buildIntrospect(agent: Agent): Promise<FastifyInstance> {
     };
   });
 
+  // DHCP leases and unanswered packets; the names each network resolves (services/).
+  app.get('/dhcp', async () => agent.services.dhcpView());
+  app.get('/dns', async () => agent.services.dnsView());
+
   app.get('/vrfs', async () => ({
     vrfs: networks().map((n) => ({ name: n.name, uuid: n.uuid, table: n.table, network_id: n.id, interfaces: portsIn(n.uuid), tf_name: tfVrfName(n.name) })),
   }));

@@ -4,6 +4,8 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import { CliError } from '../client.js';
 import { DEFAULT_CONTROL_PORT } from '../../control/defaults.js';
+import { DEFAULT_DNS_SUFFIX, dnsLabel } from '../../agent/services/dns-names.js';
+import { DEFAULT_SERVICE_RATE } from '../../agent/services/rate-limit.js';
 import { defaultTokenFile } from './control.js';
 import type { GatewayConfig } from '../../agent/host-state.js';
 import { isValidIfName } from '../../agent/dataplane/names.js';
@@ -25,6 +27,10 @@ interface AgentCliOptions {
   controlKey?: string;
   gatewayInterface?: string;
   gatewayNexthop?: string;
+  dnsDomain: string;
+  serviceRate: string;
+  collector?: string;
+  flowInterval: string;
 }
 
 /** "ws://a:5269,wss://b" → URLs (a bare HOST[:PORT] means ws://HOST:5269). */
@@ -69,9 +75,20 @@ export function agentCommands(program: Command): void {
     .option('--control-key <file>', 'the certificate\'s key')
     .option('--gateway-interface <ifname>', 'make this host a gateway: the interface towards the outside (external networks\' floating IPs are reached through it, SNAT networks leave through it)')
     .option('--gateway-nexthop <address>', 'the outside router behind --gateway-interface')
+    .option('--dns-domain <suffix>', 'DNS suffix of instance names: <vm>.<network>.<project>.<suffix>', DEFAULT_DNS_SUFFIX)
+    .option('--service-rate <pps>', 'DHCP and DNS packets per second accepted from each workload interface, per service', String(DEFAULT_SERVICE_RATE))
+    .option('--collector <url>', 'ship flow records to this collector: ws://HOST:8081 or unix:/PATH (its socket); it expects the control token')
+    .option('--flow-interval <seconds>', 'how often counters of live flows are read', '10')
     .action(async (opts: AgentCliOptions) => {
       const resync = Number(opts.resync);
       if (!(resync >= 1 && resync <= 3600)) throw new CliError(`--resync: '${opts.resync}' is not 1-3600 seconds`);
+      const rate = Number(opts.serviceRate);
+      if (!(Number.isInteger(rate) && rate >= 1 && rate <= 1_000_000)) throw new CliError(`--service-rate: '${opts.serviceRate}' is not 1-1000000 packets per second`);
+      const dnsSuffix = opts.dnsDomain.toLowerCase().replace(/\.$/, '');
+      if (!dnsSuffix.split('.').every((l) => dnsLabel(l) !== undefined)) throw new CliError(`--dns-domain: '${opts.dnsDomain}' is not a domain name`);
+      const flowInterval = Number(opts.flowInterval);
+      if (!(flowInterval >= 1 && flowInterval <= 3600)) throw new CliError(`--flow-interval: '${opts.flowInterval}' is not 1-3600 seconds`);
+      if (opts.collector && !/^(wss?:\/\/[^/]+\/?|unix:\/.+)$/.test(opts.collector)) throw new CliError(`--collector: '${opts.collector}' is not ws://HOST:PORT, wss://HOST:PORT or unix:/PATH`);
       const { parseListen } = await import('../../roles/api.js');
       const { startAgent } = await import('../../roles/agent.js');
       const { loadToken, readTls } = await import('../../control/auth.js');
@@ -92,6 +109,8 @@ export function agentCommands(program: Command): void {
         control: { urls, token, tls },
         stateDir: opts.state,
         resyncMs: resync * 1000,
+        services: { dnsSuffix, rate },
+        ...(opts.collector ? { flows: { collector: opts.collector, token, intervalMs: flowInterval * 1000 } } : {}),
         portApi: parseListen(opts.portApi),
         ...(opts.portSocket ? { portSocket: opts.portSocket } : {}),
         introspect: parseListen(opts.introspect),
@@ -100,7 +119,7 @@ export function agentCommands(program: Command): void {
         if (e.code === 'EADDRINUSE') throw new CliError(`${e.message}: is another agent running in this namespace?`);
         throw e;
       });
-      console.log(`cirrus agent ${opts.host}: port API on ${role.portApiUrl}${opts.portSocket ? ` and ${opts.portSocket}` : ''}, introspect on ${role.introspectUrl}${opts.introspectSocket ? ` and ${opts.introspectSocket}` : ''}, control nodes ${urls.join(', ')}`);
+      console.log(`cirrus agent ${opts.host}: port API on ${role.portApiUrl}${opts.portSocket ? ` and ${opts.portSocket}` : ''}, introspect on ${role.introspectUrl}${opts.introspectSocket ? ` and ${opts.introspectSocket}` : ''}, control nodes ${urls.join(', ')}${opts.collector ? `, flows to ${opts.collector}` : ''}`);
       await new Promise<void>((resolve) => {
         const stop = () => void role.close().then(resolve);
         process.once('SIGINT', stop);

@@ -1,11 +1,12 @@
 // cirrus lab: a multi-host fabric out of network namespaces on this machine (src/lab/).
 
+import path from 'node:path';
 import { type Command, CommanderError, InvalidArgumentError } from 'commander';
 import { labDown } from '../../lab/down.js';
 import { execIn, execTarget } from '../../lab/exec.js';
 import { DEFAULT_LAB, FABRIC_BRIDGE, nameFlag } from '../../lab/layout.js';
 import { type LabStatus, labStatus } from '../../lab/status.js';
-import { buildDemo } from '../../lab/demo.js';
+import { DEMO_FILE, buildDemo } from '../../lab/demo.js';
 import { labUp } from '../../lab/up.js';
 import { addWorkload, delWorkload } from '../../lab/workloads.js';
 import { contextOf } from '../context.js';
@@ -36,28 +37,38 @@ export function labCommands(program: Command): void {
       .description('build the lab or repair what is missing: underlay, server (API on 127.0.0.1:PORT), two control nodes, one agent per host; waits until all answer')
       .requiredOption('--hosts <n>', 'number of hosts, named h1..hN', integer)
       .option('--api-port <port>', 'API port on 127.0.0.1 (default 8082, or the port the lab already has)', integer)
+      .option('--analytics-port <port>', 'analytics API port on 127.0.0.1 (default 8081, or the port the lab already has)', integer)
       .option('--gateway', 'also a gateway host gw and an outside namespace behind it (`lab exec outside -- CMD`): external networks\' floating IPs are reached from there, SNAT networks leave through it')
-      .option('--demo', 'also build the demo topology: networks red and green, workloads service-1 (h1) and client-1 (h2) in red, green-1 (h2) in green'),
-  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; demo?: boolean; gateway?: boolean }, cmd: Command) => {
+      .option('--demo', 'also apply the demo topology, examples/demo.yaml: networks red and green joined by a pass-all policy, an HTTP server in service-1 (h1, red), client-1 (h2, red), green-1 (h2, green), a floating IP for service-1'),
+  ).action(async (opts: NameOpt & { hosts: number; apiPort?: number; analyticsPort?: number; demo?: boolean; gateway?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}), ...(opts.gateway ? { gateway: true } : {}) }, say);
+    const state = await labUp({ name: opts.name, hosts: opts.hosts, ...(opts.apiPort !== undefined ? { apiPort: opts.apiPort } : {}), ...(opts.analyticsPort !== undefined ? { analyticsPort: opts.analyticsPort } : {}), ...(opts.gateway ? { gateway: true } : {}) }, say);
     if (opts.demo) {
-      say('demo topology:');
+      say(`demo topology (${path.relative(process.cwd(), DEMO_FILE) || DEMO_FILE}):`);
       await buildDemo(ctx, state, say);
     }
     const status = await labStatus(state.name);
     if (ctx.output === 'json') return emit('json', status, [], []);
-    console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'} on a bridge in ${state.fabricNetns}, API on ${status.api}`);
+    console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'} on a bridge in ${state.fabricNetns}, API on ${status.api}, analytics on ${status.analytics}`);
     printHosts(status);
     const n = nameFlag(state.name);
     if (opts.demo) {
       console.log(`
 try:
-  bin/cirrus lab exec client-1${n} -- ping -c 3 192.168.10.10          # same network, other host: answers
-  bin/cirrus lab exec green-1${n} -- ping -c 1 -W 1 192.168.10.10      # another network: isolated
-  bin/cirrus lab exec service-1${n} -- python3 -m http.server 80 &     # the seed's web server
-  bin/cirrus lab exec client-1${n} -- curl -s 192.168.10.10/ | head -3
-  CIRRUS_API=${status.api} bin/cirrus port list
+  bin/cirrus lab exec client-1${n} -- ping -c 3 192.168.10.10          # same network, other host
+  bin/cirrus lab exec client-1${n} -- curl -s 192.168.10.10/           # service-1's web server
+  bin/cirrus lab exec green-1${n} -- curl -s 192.168.10.10/            # from green: the pass-all policy
+  bin/cirrus lab exec client-1${n} -- getent hosts service-1            # the agent's DNS${
+    state.gateway
+      ? `
+  bin/cirrus lab exec outside${n} -- curl -s 203.0.113.10/              # from outside: service-1's floating IP`
+      : ''
+  }
+  bin/cirrus flows --since 10m   bin/cirrus top talkers                 # flow records (analytics on ${status.analytics})
+  bin/cirrus trace client-1 service-1 --proto tcp --port 80             # why a flow passes
+  export CIRRUS_API=${status.api}
+  bin/cirrus port list        bin/cirrus policy show pass-all
+  bin/cirrus apply -f examples/demo.yaml${n ? ` --lab ${state.name}` : ''} --dry-run   # edit the file, see the plan
   bin/cirrus lab status${n}        bin/cirrus lab down${n}`);
       return;
     }
@@ -82,16 +93,20 @@ next:
   const workload = lab.command('workload').description('workloads: namespaces attached to a virtual network through a host\'s agent');
   nameOption(
     workload
-      .command('add <workload>')
-      .description('create namespace WORKLOAD on a host and attach it to a network (as netns attach does); prints its address')
+      .command('add <workload> [command...]')
+      .usage('[options] WORKLOAD [-- COMMAND [ARGS...]]')
+      .description('create namespace WORKLOAD on a host and attach it to a network (as netns attach does); prints its address. COMMAND: a program kept running in it (stopped with the workload)')
       .requiredOption('--host <host>', 'the host whose agent plumbs it (h1..hN)')
       .requiredOption('--network <network>', 'the network (NAME, DOMAIN:PROJECT:NAME or uuid) in the lab\'s API')
-      .option('--ip <address>', 'a fixed address instead of an allocated one'),
-  ).action(async (name: string, opts: NameOpt & { host: string; network: string; ip?: string }, cmd: Command) => {
+      .option('--ip <address>', 'a fixed address instead of an allocated one')
+      .option('--dhcp', "configure only the link: the workload's own DHCP client gets the address (e.g. lab exec W -- dhclient -sf lib/dhclient-script eth0)"),
+  ).action(async (name: string, command: string[], opts: NameOpt & { host: string; network: string; ip?: string; dhcp?: boolean }, cmd: Command) => {
     const ctx = contextOf(cmd);
-    const w = await addWorkload(ctx, opts.name, { name, host: opts.host, network: opts.network, ...(opts.ip ? { ip: opts.ip } : {}) });
+    const w = await addWorkload(ctx, opts.name, { name, host: opts.host, network: opts.network, ...(opts.ip ? { ip: opts.ip } : {}), ...(opts.dhcp ? { dhcp: true } : {}), command });
     if (ctx.output === 'json') return emit('json', w, [], []);
-    console.log(`workload ${w.name} on ${w.host}: eth0 ${w.address}/${w.prefixLen} in ${w.network}, mac ${w.mac}, host end ${w.hostIf}`);
+    const how = w.dhcp ? `link only (DHCP will give ${w.address}/${w.prefixLen})` : `${w.address}/${w.prefixLen}`;
+    console.log(`workload ${w.name} on ${w.host}: eth0 ${how} in ${w.network}, mac ${w.mac}, host end ${w.hostIf}`);
+    if (w.process) console.log(`running ${w.command!.join(' ')} (pid ${w.process.pid}, output in ${w.process.log})`);
   });
   nameOption(
     workload
@@ -122,6 +137,7 @@ next:
       if (ctx.output === 'json') return emit('json', s, [], []);
       console.log(`lab ${s.name} (state in ${s.dir})`);
       console.log(`server: ${s.server.running ? `pid ${s.server.pid}` : 'not running'}, API ${s.api}: ${s.server.health}`);
+      console.log(`collector: ${s.collector.running ? `pid ${s.collector.pid}` : 'not running'}, analytics ${s.analytics ?? '-'}: ${s.collector.health}`);
       console.log(`fabric: ${s.fabric.netns}${s.fabric.present ? '' : ' (missing)'}, bridge ${FABRIC_BRIDGE}`);
       printHosts(s);
       if (s.workloads.length) {

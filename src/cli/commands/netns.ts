@@ -26,6 +26,8 @@ export interface AttachRequest {
   mac?: string;
   ifname: string;
   dhcp?: boolean;
+  /** Set on the virtual-machine and the port it creates. */
+  annotations?: { key: string; value: string }[];
 }
 
 /** The attach flow, shared by `netns attach` and `lab workload add`. */
@@ -45,7 +47,8 @@ export async function attach(ctx: CliContext, agent: ApiClient, req: AttachReque
     }
     let vmUuid = await api.uuidOf('virtual-machine', [req.netns]);
     if (!vmUuid) {
-      const annotations = createdNs ? { annotations: { key_value_pair: [{ key: CREATED_NETNS, value: 'true' }] } } : {};
+      const marks = [...(createdNs ? [{ key: CREATED_NETNS, value: 'true' }] : []), ...(req.annotations ?? [])];
+      const annotations = marks.length ? { annotations: { key_value_pair: marks } } : {};
       vmUuid = (await api.create('virtual-machine', { fq_name: [req.netns], ...annotations }))['uuid'] as string;
       made.push({ type: 'virtual-machine', uuid: vmUuid });
     }
@@ -56,6 +59,7 @@ export async function attach(ctx: CliContext, agent: ApiClient, req: AttachReque
       virtual_machine_refs: [{ uuid: vmUuid }],
       virtual_machine_interface_bindings: { key_value_pair: [{ key: 'host_id', value: host }] },
       ...(req.mac ? { virtual_machine_interface_mac_addresses: { mac_address: [req.mac] } } : {}),
+      ...(req.annotations?.length ? { annotations: { key_value_pair: req.annotations } } : {}),
     };
     const vmiUuid = (await api.create('virtual-machine-interface', vmi))['uuid'] as string;
     made.push({ type: 'virtual-machine-interface', uuid: vmiUuid });

@@ -15,6 +15,7 @@ interface ServerOptions {
   socket?: string;
   logLevel: string;
   controlListen?: string;
+  analyticsListen?: string;
 }
 
 interface Role {
@@ -48,23 +49,29 @@ async function startRole(opts: ServerOptions): Promise<ApiRole> {
   return startApi({ dataDir: opts.data, listen: parseListen(opts.listen), logLevel: opts.logLevel, ...(opts.socket ? { socket: opts.socket } : {}) });
 }
 
-/** The all-in-one node: the config API and a control node following it. */
-async function startAllInOne(opts: ServerOptions): Promise<ApiRole & { controlUrl: string }> {
+/** The all-in-one node: the config API, a control node following it and the flow collector. */
+async function startAllInOne(opts: ServerOptions): Promise<ApiRole & { controlUrl: string; analyticsUrl: string }> {
   const api = await startRole(opts);
+  const started: { close(): Promise<void> }[] = [api];
   try {
     const { parseListen } = await import('../../roles/api.js');
     const { startControl } = await import('../../roles/control.js');
-    const control = await startControl({ api: api.url, listen: parseListen(opts.controlListen!), name: 'local', tokenFile: path.join(opts.data, 'control.token') });
+    const { startCollector } = await import('../../roles/collector.js');
+    const tokenFile = path.join(opts.data, 'control.token');
+    const control = await startControl({ api: api.url, listen: parseListen(opts.controlListen!), name: 'local', tokenFile });
+    started.unshift(control);
+    const collector = await startCollector({ dataDir: path.join(opts.data, 'analytics'), listen: parseListen(opts.analyticsListen!), tokenFile, logLevel: opts.logLevel });
+    started.unshift(collector);
     return {
       ...api,
       controlUrl: control.url,
+      analyticsUrl: collector.url,
       async close() {
-        await control.close();
-        await api.close();
+        for (const r of started) await r.close();
       },
     };
   } catch (e) {
-    await api.close();
+    for (const r of started) await r.close();
     throw e;
   }
 }
@@ -78,12 +85,13 @@ function serverOptions(cmd: Command): Command {
 }
 
 export function serverCommands(program: Command): void {
-  serverOptions(program.command('up').description('run the all-in-one Cirrus node: the config API on the embedded store and a control node'))
+  serverOptions(program.command('up').description('run the all-in-one Cirrus node: the config API on the embedded store, a control node and the flow collector'))
     .option('--control-listen <addr>', `control node address for agents, HOST:PORT`, `127.0.0.1:${DEFAULT_CONTROL_PORT}`)
+    .option('--analytics-listen <addr>', 'flow collector and analytics API, HOST:PORT', '127.0.0.1:8081')
     .action(async (opts: ServerOptions) => {
       await runUntilSignal(
         () => startAllInOne(opts),
-        (r) => `cirrus: config API on ${r.url}, control node on ${r.controlUrl} (data and agent token in ${opts.data}); try: CIRRUS_API=${r.url} cirrus network list`,
+        (r) => `cirrus: config API on ${r.url}, control node on ${r.controlUrl}, analytics on ${r.analyticsUrl} (data and agent token in ${opts.data}); try: CIRRUS_API=${r.url} cirrus network list`,
       );
     });
   serverOptions(program.command('api').description('run the config API role alone')).action(async (opts: ServerOptions) => {

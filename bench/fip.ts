@@ -1,0 +1,412 @@
+// An ECMP floating IP against a back end's own address, and how fast a removed back end
+// stops taking new connections.
+//
+//   node dist/bench/fip.js [--rounds 3] [--seconds 5] [--conn-seconds 5] [--concurrency 4]
+//       [--failovers 5] [--probe-workers 3] [--probe-interval 1] [--json]          (as root)
+//
+// One lab (`cirrus lab up --hosts 3 --gateway`). Networks blue (the client, on h1), red (the
+// back ends: b1 and b3 on h2, b2 on h3) and svc, whose floating IP 10.96.0.10 has b1, b2 and
+// b3 as back ends. One policy, `pass any blue <> svc` and `pass any blue <> red`, attached to
+// all three, so that both paths pass one policy rule on each host:
+//
+//   direct     client → b1's own address (10.61.0.21): h1's blue chain, the overlay, h2's red chain.
+//   floating   client → 10.96.0.10: h1 sends each new connection to h2 or h3 by the resilient
+//              next-hop group (weights 2:1, the back ends there), that host picks a back end
+//              (nft, a hash of the 5-tuple) and translates; svc's policy judges it there.
+//
+// All back ends are on other hosts than the client, so both paths cross the overlay once.
+// Per round, both targets (which goes first alternates): TCP throughput with 1 and 4 streams
+// (iperf 2: each stream is one connection, so the streams of one run may land on different
+// back ends; iperf3 cannot go through an ECMP address, its control connection and its data
+// streams would be hashed apart), then new TCP connections per second
+// (bench/support/connrate.py: connect, read one byte, close with RST), one client at a time
+// and --concurrency clients. Medians and their ratio floating/direct; target ≥ 0.95.
+//
+// Failover (after the rounds): bench/support/fip_prober.py in the client opens new
+// connections to the floating IP in a tight loop (--probe-workers threads, --probe-interval
+// ms apart, 300 ms connect timeout), each answered with the back end's name. Each time, b3
+// is removed from the floating IP (POST /ref-update DELETE): the failover time is from just
+// before that call to the start of the last connection that still reached b3 or failed,
+// once no connection has done either for a second (target < 300 ms); then b3 is added back
+// and the probe waits until it answers again. h2 keeps b1, so h1's group is unchanged: what
+// is measured is the API, the control node and h2's agent rewriting its choice. Last, b2 is
+// removed once: h3 has no back end left, h1's group loses h3 and h3 forgets svc. (A host
+// added back to a group takes only buckets idle for 180 s, so this one is not repeated.)
+
+import { type ChildProcess, type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { run } from '../src/agent/dataplane/kernel.js';
+import { pollUntil } from '../src/util/poll.js';
+import { CIRRUS, freePort } from '../test/support/server.js';
+import { flagNumber, flagSet } from './support/flags.js';
+import { must, stopChild } from './support/exec.js';
+import { JsonClient, expectOk } from './support/http.js';
+import { now } from './support/probes.js';
+
+const ROUNDS = flagNumber('--rounds', 3);
+const SECONDS = flagNumber('--seconds', 5);
+const CONN_SECONDS = flagNumber('--conn-seconds', 5);
+const CONCURRENCY = flagNumber('--concurrency', 4);
+const FAILOVERS = flagNumber('--failovers', 5);
+const PROBE_WORKERS = flagNumber('--probe-workers', 3);
+const PROBE_INTERVAL_MS = flagNumber('--probe-interval', 1);
+const PROBE_TIMEOUT_MS = 300;
+/** A failover is over once no probe has reached the removed back end, nor failed, for this long. */
+const QUIET_MS = 1_000;
+const asJson = flagSet('--json');
+
+const SUPPORT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/support');
+const CONNRATE = path.join(SUPPORT, 'connrate.py');
+const PROBER = path.join(SUPPORT, 'fip_prober.py');
+
+const pid = process.pid;
+const lab = `fb${pid}`.slice(0, 12);
+const CLIENT = { name: `fw${pid}c`, host: 'h1', network: 'blue', ip: '10.62.0.11' };
+const BACKENDS = [
+  { key: 'b1', name: `fw${pid}b1`, host: 'h2', network: 'red', ip: '10.61.0.21' },
+  { key: 'b2', name: `fw${pid}b2`, host: 'h3', network: 'red', ip: '10.61.0.22' },
+  { key: 'b3', name: `fw${pid}b3`, host: 'h2', network: 'red', ip: '10.61.0.23' },
+] as const;
+const FIP = '10.96.0.10';
+const NETWORKS = [['blue', '10.62.0.0/24'], ['red', '10.61.0.0/24'], ['svc', '10.96.0.0/24']] as const;
+const PROJECT = ['default-domain', 'admin'];
+const IPERF_PORT = 5001;
+const CONN_PORT = 5300;
+const WHO_PORT = 5400;
+
+const msSince = (t0: bigint, t: bigint = now()): number => Number(t - t0) / 1e6;
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+// ---- processes --------------------------------------------------------------------------
+
+/** Long-lived children (servers, prober): each stopped by its own PID at the end, whatever happens. */
+const children = new Set<ChildProcess>();
+
+function stop(child: ChildProcess): Promise<void> {
+  children.delete(child);
+  return stopChild(child);
+}
+
+/** `ip netns exec NS argv...` (which execs argv: the child's PID is its own), waiting for "ready" on stdout when asked. */
+async function startIn(netns: string, argv: string[], waitReady: boolean): Promise<ChildProcessWithoutNullStreams> {
+  const child = spawn('ip', ['netns', 'exec', netns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+  if (!waitReady) {
+    child.stdout.on('data', () => {}); // drained: a full pipe would stall a server
+    return child;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} in ${netns}: not ready after 10 s: ${err}`)), 10_000);
+    const lines = readline.createInterface({ input: child.stdout });
+    lines.once('line', (l) => {
+      clearTimeout(timer);
+      lines.close();
+      if (l.trim() === 'ready') resolve();
+      else reject(new Error(`${argv.join(' ')} in ${netns}: said '${l}'`));
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${argv.join(' ')} in ${netns} exited (${code}): ${err}`));
+    });
+  });
+  return child;
+}
+
+// ---- the prober ---------------------------------------------------------------------------
+
+interface Report {
+  attempts: number;
+  errors: number;
+  lastError: string | null;
+  counts: Record<string, number>;
+  last: Record<string, string>;
+}
+
+/** fip_prober.py probing the floating IP from the client, asked for reports over stdin. */
+class Prober {
+  private waiting: ((r: Report) => void)[] = [];
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    readline.createInterface({ input: child.stdout }).on('line', (l) => this.waiting.shift()?.(JSON.parse(l) as Report));
+  }
+
+  static async start(): Promise<Prober> {
+    const child = await startIn(CLIENT.name, ['python3', PROBER, 'probe', FIP, String(WHO_PORT), String(PROBE_WORKERS), String(PROBE_INTERVAL_MS), String(PROBE_TIMEOUT_MS)], true);
+    return new Prober(child);
+  }
+
+  /** The attempts started since `t0` (monotonic ns); older ones are forgotten. */
+  report(t0: bigint): Promise<Report> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('prober: no report within 5 s')), 5_000);
+      this.waiting.push((r) => {
+        clearTimeout(timer);
+        resolve(r);
+      });
+      this.child.stdin.write(`report ${t0}\n`);
+    });
+  }
+
+  stop(): Promise<void> {
+    return stop(this.child);
+  }
+}
+
+// ---- the API ------------------------------------------------------------------------------
+
+let api: JsonClient;
+
+const uuidOf = async (type: string, fq: string[]) => expectOk(`${type} ${fq.join(':')}`, await api.request('POST', '/fqname-to-id', { type, fq_name: fq }))['uuid'] as string;
+
+async function backend(op: 'ADD' | 'DELETE', fip: string, vmi: string): Promise<void> {
+  expectOk(`ref-update ${op}`, await api.request('POST', '/ref-update', { type: 'floating-ip', uuid: fip, 'ref-type': 'virtual-machine-interface', 'ref-uuid': vmi, operation: op }));
+}
+
+// ---- measurements -------------------------------------------------------------------------
+
+interface Target {
+  label: 'direct' | 'floating';
+  ip: string;
+}
+const TARGETS: Target[] = [
+  { label: 'direct', ip: BACKENDS[0].ip },
+  { label: 'floating', ip: FIP },
+];
+
+interface Sample {
+  gbps1: number;
+  gbps4: number;
+  connSeq: number;
+  connConc: number;
+  connP50Us: number;
+  connP99Us: number;
+  connErrors: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** iperf 2's CSV lines (one per stream, no sum line): the streams' rates added up, in Gbit/s. */
+async function iperf(ip: string, streams: number): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const r = await run('ip', ['netns', 'exec', CLIENT.name, 'iperf', '-c', ip, '-p', String(IPERF_PORT), '-t', String(SECONDS), '-P', String(streams), '-y', 'C']);
+    const lines = r.stdout.trim().split('\n').filter((l) => l.split(',').length === 9);
+    if (r.code === 0 && lines.length === streams) return lines.reduce((s, l) => s + Number(l.split(',')[8]), 0) / 1e9;
+    if (attempt >= 5) throw new Error(`iperf -c ${ip} -P ${streams}: ${r.stdout.slice(0, 300)} ${r.stderr.trim()}`);
+    await sleep(300);
+  }
+}
+
+interface ConnResult {
+  connections: number;
+  errors: number;
+  rate: number;
+  p50_us: number;
+  p99_us: number;
+}
+
+async function connRate(ip: string, concurrency: number): Promise<ConnResult> {
+  const r = await run('ip', ['netns', 'exec', CLIENT.name, 'python3', CONNRATE, 'client', ip, String(CONN_PORT), String(CONN_SECONDS), String(concurrency)]);
+  if (r.code !== 0) throw new Error(`connrate client: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as ConnResult;
+}
+
+async function measure(t: Target): Promise<Sample> {
+  const g1 = await iperf(t.ip, 1);
+  const g4 = await iperf(t.ip, 4);
+  const seq = await connRate(t.ip, 1);
+  const conc = await connRate(t.ip, CONCURRENCY);
+  return { gbps1: g1, gbps4: g4, connSeq: seq.rate, connConc: conc.rate, connP50Us: seq.p50_us, connP99Us: seq.p99_us, connErrors: seq.errors + conc.errors };
+}
+
+interface Failover {
+  /** From just before the API call to the start of the last probe that reached the removed back end or failed. */
+  ms: number;
+  lastChosenMs: number | null;
+  lastErrorMs: number | null;
+  /** The API call itself. */
+  apiMs: number;
+  attempts: number;
+  errors: number;
+  /** After adding it back: until it answered again (not measured for the last, one-off removal). */
+  backMs?: number;
+}
+
+/** Waits until every back end in `keys` answered and no probe failed over the last QUIET_MS. */
+async function settled(prober: Prober, keys: string[]): Promise<void> {
+  await pollUntil(
+    `probes answered by ${keys.join(', ')} without errors for ${QUIET_MS} ms`,
+    async () => {
+      const r = await prober.report(now() - BigInt(QUIET_MS) * 1_000_000n);
+      return r.errors === 0 && keys.every((k) => (r.counts[k] ?? 0) > 0) ? true : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 200 },
+  );
+}
+
+/** Removes back end `key` and waits until nothing has reached it, nor failed, for QUIET_MS. */
+async function failover(prober: Prober, fip: string, vmi: string, key: string): Promise<Failover> {
+  const t0 = now();
+  await backend('DELETE', fip, vmi);
+  const apiMs = msSince(t0);
+  return pollUntil(
+    `${key} no longer chosen`,
+    async () => {
+      const r = await prober.report(t0);
+      const chosen = r.last[key] !== undefined ? BigInt(r.last[key]) : undefined;
+      const failed = r.lastError !== null ? BigInt(r.lastError) : undefined;
+      const lastBad = [chosen, failed].reduce<bigint>((m, x) => (x !== undefined && x > m ? x : m), t0);
+      if (msSince(lastBad) < QUIET_MS) return undefined;
+      const rel = (x: bigint | undefined) => (x === undefined ? null : round1(msSince(t0, x)));
+      return { ms: round1(msSince(t0, lastBad)), lastChosenMs: rel(chosen), lastErrorMs: rel(failed), apiMs: round1(apiMs), attempts: r.attempts, errors: r.errors };
+    },
+    { timeoutMs: 20_000, intervalMs: 100 },
+  );
+}
+
+// ---- summary ------------------------------------------------------------------------------
+
+const median = (xs: number[]): number => {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function summarize(samples: Sample[]): Sample {
+  const keys = Object.keys(samples[0]!) as (keyof Sample)[];
+  return Object.fromEntries(keys.map((k) => [k, median(samples.map((s) => s[k]))])) as unknown as Sample;
+}
+
+// ---- main ---------------------------------------------------------------------------------
+
+let cleaned: Promise<void> | undefined;
+let labTried = false;
+
+function cleanup(): Promise<void> {
+  cleaned ??= (async () => {
+    api?.close();
+    for (const c of [...children]) await stop(c);
+    if (labTried) {
+      const r = await run(process.execPath, [CIRRUS, 'lab', 'down', '--name', lab]);
+      if (r.code !== 0) process.stderr.write(`lab down: ${r.stderr.trim()}\n`);
+    }
+  })();
+  return cleaned;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`${sig}: cleaning up\n`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const log = (s: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)} s] ${s}\n`);
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env = { ...process.env, CIRRUS_API: base };
+  const cirrus = (...args: string[]) => must(process.execPath, [CIRRUS, ...args], env);
+  const samples: Record<Target['label'], Sample[]> = { direct: [], floating: [] };
+  const failovers: Failover[] = [];
+  let hostLeaves: Failover | undefined;
+  try {
+    labTried = true; // from here on `lab down` runs, even if `lab up` fails half-way
+    log(`lab ${lab} up`);
+    await cirrus('lab', 'up', '--hosts', '3', '--gateway', '--name', lab, '--api-port', String(port));
+    for (const [n, cidr] of NETWORKS) await cirrus('network', 'create', n, '--subnet', cidr);
+    await cirrus('policy', 'create', 'blue-to-both', '--rule', 'pass any blue <> svc', '--rule', 'pass any blue <> red');
+    for (const [n] of NETWORKS) await cirrus('policy', 'attach', 'blue-to-both', '--network', n);
+    for (const w of [CLIENT, ...BACKENDS]) await cirrus('lab', 'workload', 'add', w.name, '--host', w.host, '--network', w.network, '--ip', w.ip, '--name', lab);
+    await cirrus('fip', 'create', '--pool', 'svc', '--ip', FIP, '--port', ...BACKENDS.map((b) => b.name));
+    api = new JsonClient(base, 2);
+    const fipUuid = await uuidOf('floating-ip', [...PROJECT, 'svc', 'default', `fip-${FIP}`]);
+    const vmis = Object.fromEntries(await Promise.all(BACKENDS.map(async (b) => [b.key, await uuidOf('virtual-machine-interface', [...PROJECT, `${b.name}-eth0`])] as const)));
+
+    for (const b of BACKENDS) {
+      await startIn(b.name, ['iperf', '-s', '-B', b.ip, '-p', String(IPERF_PORT)], false);
+      await startIn(b.name, ['python3', CONNRATE, 'server', b.ip, String(CONN_PORT), '2'], true);
+      await startIn(b.name, ['python3', PROBER, 'serve', b.ip, String(WHO_PORT), b.key], true);
+    }
+    // Ready: both targets answer, and the floating IP's connections reach all three back ends.
+    let prober = await Prober.start();
+    await settled(prober, BACKENDS.map((b) => b.key));
+    await prober.stop();
+    await must('ip', ['netns', 'exec', CLIENT.name, 'ping', '-c', '3', '-i', '0.2', '-W', '1', BACKENDS[0].ip]);
+
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 ? [...TARGETS].reverse() : TARGETS;
+      for (const t of order) {
+        const s = await measure(t);
+        samples[t.label].push(s);
+        log(`round ${r + 1}/${ROUNDS} ${t.label}: ${s.gbps1.toFixed(2)} / ${s.gbps4.toFixed(2)} Gbit/s (1/4 streams), ${s.connSeq.toFixed(0)} / ${s.connConc.toFixed(0)} conn/s (1/${CONCURRENCY} clients), ${s.connErrors} errors`);
+      }
+    }
+
+    prober = await Prober.start();
+    for (let i = 0; i < FAILOVERS; i++) {
+      await settled(prober, ['b1', 'b2', 'b3']);
+      const f = await failover(prober, fipUuid, vmis['b3']!, 'b3');
+      const t1 = now();
+      await backend('ADD', fipUuid, vmis['b3']!);
+      await pollUntil('b3 answering again', async () => ((await prober.report(t1)).counts['b3'] ? true : undefined), { timeoutMs: 20_000, intervalMs: 20 });
+      f.backMs = round1(msSince(t1));
+      failovers.push(f);
+      log(`failover ${i + 1}/${FAILOVERS}: b3 last reached ${f.lastChosenMs ?? '-'} ms, last failure ${f.lastErrorMs ?? '-'} ms after the call (API ${f.apiMs} ms, ${f.attempts} probes, ${f.errors} failed); back in ${f.backMs} ms`);
+    }
+    await settled(prober, ['b1', 'b2', 'b3']);
+    hostLeaves = await failover(prober, fipUuid, vmis['b2']!, 'b2');
+    log(`h3 leaves: b2 last reached ${hostLeaves.lastChosenMs ?? '-'} ms, last failure ${hostLeaves.lastErrorMs ?? '-'} ms after the call`);
+    await prober.stop();
+  } finally {
+    await cleanup();
+  }
+
+  const D = summarize(samples.direct);
+  const F = summarize(samples.floating);
+  const ratio = (k: keyof Sample) => Math.round((F[k] / D[k]) * 1000) / 1000;
+  const TARGET_RATIO = 0.95;
+  const TARGET_FAILOVER_MS = 300;
+  const fo = {
+    medianMs: round1(median(failovers.map((f) => f.ms))),
+    maxMs: Math.max(...failovers.map((f) => f.ms)),
+    medianApiMs: round1(median(failovers.map((f) => f.apiMs))),
+    medianBackMs: round1(median(failovers.map((f) => f.backMs!))),
+  };
+  const result = {
+    rounds: ROUNDS,
+    iperfSeconds: SECONDS,
+    connSeconds: CONN_SECONDS,
+    concurrency: CONCURRENCY,
+    probe: { workers: PROBE_WORKERS, intervalMs: PROBE_INTERVAL_MS, timeoutMs: PROBE_TIMEOUT_MS, quietMs: QUIET_MS },
+    medians: { direct: D, floating: F },
+    ratio: { gbps1: ratio('gbps1'), gbps4: ratio('gbps4'), connSeq: ratio('connSeq'), connConc: ratio('connConc') },
+    failover: fo,
+    hostLeaves,
+    targets: { ratio: TARGET_RATIO, failoverMs: TARGET_FAILOVER_MS },
+    wallSeconds: Math.round((Date.now() - started) / 1000),
+    samples,
+    failovers,
+  };
+  const f = (x: number, d = 2, w = 9) => x.toFixed(d).padStart(w);
+  console.log(`medians of ${ROUNDS} rounds (order alternating); iperf 2 ${SECONDS} s; new connections ${CONN_SECONDS} s each`);
+  console.log('                            direct  floating    ratio  target');
+  console.log(`TCP 1 stream   Gbit/s    ${f(D.gbps1)} ${f(F.gbps1)} ${f(result.ratio.gbps1, 3, 8)}  >= ${TARGET_RATIO}`);
+  console.log(`TCP 4 streams  Gbit/s    ${f(D.gbps4)} ${f(F.gbps4)} ${f(result.ratio.gbps4, 3, 8)}  >= ${TARGET_RATIO}`);
+  console.log(`new conn/s, 1 client     ${f(D.connSeq, 0)} ${f(F.connSeq, 0)} ${f(result.ratio.connSeq, 3, 8)}  >= ${TARGET_RATIO}`);
+  console.log(`new conn/s, ${CONCURRENCY} clients    ${f(D.connConc, 0)} ${f(F.connConc, 0)} ${f(result.ratio.connConc, 3, 8)}  >= ${TARGET_RATIO}`);
+  console.log(`connect p50 µs, 1 client ${f(D.connP50Us, 0)} ${f(F.connP50Us, 0)}`);
+  console.log(`connect p99 µs, 1 client ${f(D.connP99Us, 0)} ${f(F.connP99Us, 0)}`);
+  console.log(`failover, b3 removed (${failovers.length}×): median ${fo.medianMs} ms, max ${fo.maxMs} ms (target < ${TARGET_FAILOVER_MS} ms); API call ${fo.medianApiMs} ms; added back: answers after ${fo.medianBackMs} ms`);
+  console.log(`  per run (ms): ${failovers.map((x) => x.ms).join(', ')}`);
+  if (hostLeaves) console.log(`failover, b2 removed (h3 leaves the group, once): ${hostLeaves.ms} ms (last reached ${hostLeaves.lastChosenMs ?? '-'}, last failure ${hostLeaves.lastErrorMs ?? '-'}; ${hostLeaves.errors} of ${hostLeaves.attempts} probes failed)`);
+  console.log(`wall time ${result.wallSeconds} s`);
+  if (asJson) console.log(JSON.stringify(result));
+}
+
+await main();

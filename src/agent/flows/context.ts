@@ -1,0 +1,90 @@
+// Who a conntrack entry is about, from the host state the agent programmed: the conntrack
+// zone names the group of networks (zonesOf), an address within it a local port, a remote
+// workload (and its host) or a network's subnet; the deciding policy and security-group
+// rules are found the way the data plane checks them (first match, source side then
+// destination side). Pure.
+
+import type { AclRule } from '../../control/protocol.js';
+import { ruleMatches } from '../../control/trace.js';
+import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from '../../util/ipv4.js';
+import { markOf } from '../dataplane/names.js';
+import { zonesOf } from '../dataplane/nft.js';
+import type { HostState, NetworkState, PortState } from '../host-state.js';
+
+/** TF's name for a network nobody knows. */
+export const UNKNOWN_VN = '__UNKNOWN__';
+
+export interface Endpoint {
+  network?: NetworkState;
+  /** The local port with this address. */
+  port?: PortState;
+  /** The host (underlay address) of a remote workload. */
+  vtep?: number;
+}
+
+export interface FlowContext {
+  host: string;
+  underlayIp: number | null;
+  /** Networks by conntrack zone, and by packet mark (what NFLOG reports). */
+  zones: Map<number, NetworkState[]>;
+  marks: Map<number, NetworkState>;
+  endpoint(zone: number, ip: number): Endpoint;
+  /** The rules deciding a new connection: the policy rule and the security-group rule (uuids), where one matched. */
+  decidingRules(src: Endpoint, dst: Endpoint, srcIp: number, dstIp: number, protocol: number, dport: number): { nwAce: string | null; sgRule: string | null };
+}
+
+export function flowContext(host: HostState, self: { host: string; underlayIp?: string }): FlowContext {
+  const zoneOf = zonesOf(host);
+  const zones = new Map<number, NetworkState[]>();
+  for (const n of host.networks) {
+    const z = zoneOf.get(n.uuid)!;
+    zones.set(z, [...(zones.get(z) ?? []), n]);
+  }
+  const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
+  const key = (zone: number, ip: number) => `${zone}/${ip}`;
+  const locals = new Map<string, PortState>();
+  for (const p of host.ports) {
+    const ip = parseIpv4(p.address);
+    if (ip !== undefined) locals.set(key(zoneOf.get(p.network)!, ip), p);
+  }
+  const remotes = new Map<string, { network: NetworkState; vtep: number }>();
+  for (const r of host.remotes) {
+    const n = byUuid.get(r.network);
+    const ip = parseIpv4(r.address);
+    const vtep = parseIpv4(r.vtep);
+    if (n && ip !== undefined && vtep !== undefined) remotes.set(key(zoneOf.get(n.uuid)!, ip), { network: n, vtep });
+  }
+  const subnets = host.networks.flatMap((n) => n.subnets.map((s) => ({ n, cidr: parseCidr(s) }))).filter((x): x is { n: NetworkState; cidr: Exclude<ReturnType<typeof parseCidr>, string> } => typeof x.cidr !== 'string');
+
+  const endpoint = (zone: number, ip: number): Endpoint => {
+    const port = locals.get(key(zone, ip));
+    if (port) return { network: byUuid.get(port.network)!, port };
+    const remote = remotes.get(key(zone, ip));
+    if (remote) return { network: remote.network, vtep: remote.vtep };
+    const inZone = new Set(zones.get(zone) ?? []);
+    const s = subnets.find((x) => inZone.has(x.n) && cidrContains(x.cidr, ip));
+    return s ? { network: s.n } : {};
+  };
+
+  const firstMatch = (rules: AclRule[], src: string, dst: string, protocol: number, dport: number) => rules.find((r) => ruleMatches(r, src, dst, { protocol, ...(protocol === 6 || protocol === 17 ? { port: dport } : {}) }));
+  const groupRules = (p: PortState | undefined, direction: 'ingress' | 'egress') =>
+    p && p.portSecurity !== false ? (p.securityGroups ?? []).flatMap((g) => host.groups?.get(g)?.[direction] ?? []) : [];
+
+  return {
+    host: self.host,
+    underlayIp: self.underlayIp ? (parseIpv4(self.underlayIp) ?? null) : null,
+    zones,
+    marks: new Map(host.networks.map((n) => [markOf(n.table), n])),
+    endpoint,
+    decidingRules(src, dst, srcIp, dstIp, protocol, dport) {
+      const s = formatIpv4(srcIp);
+      const d = formatIpv4(dstIp);
+      const nwAce = firstMatch(src.network?.acl ?? [], s, d, protocol, dport) ?? firstMatch(dst.network?.acl ?? [], s, d, protocol, dport);
+      const sgRule = firstMatch(groupRules(src.port, 'egress'), s, d, protocol, dport) ?? firstMatch(groupRules(dst.port, 'ingress'), s, d, protocol, dport);
+      return { nwAce: nwAce?.uuid ?? null, sgRule: sgRule?.uuid ?? null };
+    },
+  };
+}
+
+/** A network's name for records (its fq_name), or TF's unknown. */
+export const vnName = (e: Endpoint): string => e.network?.name ?? UNKNOWN_VN;

@@ -1,0 +1,346 @@
+// The embedded flow store: DuckDB. New samples are appended (typed column chunks, one
+// transaction per group of batches, with each sender's sequence number in the same
+// transaction: a resend after a crash is recognised) into a staging table in
+// DATA/staging.duckdb. Each 10-minute window of sample time, once closed (or once it holds a
+// million samples), is moved into one ZSTD Parquet file, DATA/windows/<start ms>-<n>-<rows>.parquet:
+// ~30 bytes a sample, read column by column with the windows outside a query's range never
+// opened; retention deletes whole files, so space comes back at once. Queries see the
+// files of their range and the staging table as one relation.
+//
+// A move is two-phase so that a crash never loses or doubles a window: the file is written
+// as .tmp, then its rows leave staging in the same transaction that records its name in
+// `moved`, then it is renamed; at open, a recorded .tmp is renamed and an unrecorded one
+// deleted.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  BIGINT,
+  DuckDBAppender,
+  DuckDBConnection,
+  DuckDBDataChunk,
+  DuckDBInstance,
+  type DuckDBType,
+  UINTEGER,
+  USMALLINT,
+  UTINYINT,
+  VARCHAR,
+} from '@duckdb/node-api';
+import { COLUMNS, type Column, type FlowBatch } from './schema.js';
+import type { FlowStore, Retention, Statement, StoreStats } from './store.js';
+
+export const WINDOW_MS = 10 * 60_000;
+/** A closed window is moved this long after its end (late samples still land in it). */
+const GRACE_MS = 60_000;
+/** A window holding this many staged samples is moved in part already. */
+const PART_ROWS = 1_000_000;
+const CHUNK_ROWS = 2048;
+const MAINTAIN_EVERY_MS = 15_000;
+
+const SQL_TYPE: Record<Column['kind'], string> = { string: 'VARCHAR', ip: 'UINTEGER', u8: 'UTINYINT', u16: 'USMALLINT', u32: 'UINTEGER', time: 'BIGINT', count: 'BIGINT' };
+const DUCK_TYPE: Record<Column['kind'], DuckDBType> = { string: VARCHAR, ip: UINTEGER, u8: UTINYINT, u16: USMALLINT, u32: UINTEGER, time: BIGINT, count: BIGINT };
+const COLUMN_LIST = COLUMNS.map((c) => c.name).join(', ');
+
+interface WindowFile {
+  name: string;
+  /** Window start, ms. */
+  start: number;
+  rows: number;
+  bytes: number;
+}
+
+interface PendingAppend {
+  source: string;
+  first: number;
+  batch: FlowBatch;
+  resolve: (held: number) => void;
+  reject: (e: Error) => void;
+}
+
+export interface DuckStoreOptions {
+  dir: string;
+  retention: Retention;
+  /** Moves and retention run on a timer (off for tests that drive `maintain` themselves). */
+  autoMaintain?: boolean;
+}
+
+export class DuckFlowStore implements FlowStore {
+  private files: WindowFile[] = [];
+  private readonly held = new Map<string, number>();
+  private pending: PendingAppend[] = [];
+  private writing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private staged = 0;
+  private readonly expired = { age: 0, size: 0 };
+  private closed = false;
+
+  private constructor(
+    private readonly opts: DuckStoreOptions,
+    private readonly db: DuckDBInstance,
+    private readonly writer: DuckDBConnection,
+    private readonly appender: DuckDBAppender,
+  ) {}
+
+  static async open(opts: DuckStoreOptions): Promise<DuckFlowStore> {
+    fs.mkdirSync(path.join(opts.dir, 'windows'), { recursive: true });
+    const db = await DuckDBInstance.create(path.join(opts.dir, 'staging.duckdb'));
+    const writer = await db.connect();
+    await writer.run(`CREATE TABLE IF NOT EXISTS staging (${COLUMNS.map((c) => `${c.name} ${SQL_TYPE[c.kind]}`).join(', ')})`);
+    await writer.run('CREATE TABLE IF NOT EXISTS sources (source VARCHAR PRIMARY KEY, seq BIGINT, seen BIGINT)');
+    await writer.run('CREATE TABLE IF NOT EXISTS moved (file VARCHAR)');
+    const appender = await writer.createAppender('staging');
+    const store = new DuckFlowStore(opts, db, writer, appender);
+    await store.recover();
+    if (opts.autoMaintain !== false) {
+      store.timer = setInterval(() => void store.maintain().catch((e: Error) => console.error(`cirrus collector: store maintenance: ${e.message}`)), MAINTAIN_EVERY_MS);
+      store.timer.unref();
+    }
+    return store;
+  }
+
+  private windowsDir = (): string => path.join(this.opts.dir, 'windows');
+
+  /** Finishes interrupted moves and lists the windows. */
+  private async recover(): Promise<void> {
+    const moved = new Set((await this.rows(this.writer, 'SELECT file FROM moved')).map((r) => String(r['file'])));
+    for (const f of fs.readdirSync(this.windowsDir())) {
+      if (!f.endsWith('.tmp')) continue;
+      const final = f.slice(0, -'.tmp'.length);
+      if (moved.has(final)) fs.renameSync(path.join(this.windowsDir(), f), path.join(this.windowsDir(), final));
+      else fs.rmSync(path.join(this.windowsDir(), f));
+    }
+    await this.writer.run('DELETE FROM moved');
+    this.files = fs
+      .readdirSync(this.windowsDir())
+      .map((name) => parseFileName(name, this.windowsDir()))
+      .filter((f): f is WindowFile => f !== undefined)
+      .sort((a, b) => a.start - b.start || a.name.localeCompare(b.name));
+    for (const r of await this.rows(this.writer, 'SELECT source, seq FROM sources')) this.held.set(String(r['source']), Number(r['seq']));
+    this.staged = Number((await this.rows(this.writer, 'SELECT count(*) AS n FROM staging'))[0]!['n']);
+  }
+
+  private async rows(conn: DuckDBConnection, sql: string, params?: (string | number)[]): Promise<Record<string, unknown>[]> {
+    const reader = await conn.runAndReadAll(sql, params);
+    return reader.getRowObjectsJS() as Record<string, unknown>[];
+  }
+
+  // ---- writing -------------------------------------------------------------------------
+
+  append(source: string, first: number, batch: FlowBatch): Promise<number> {
+    if (this.closed) return Promise.reject(new Error('the flow store is closed'));
+    return new Promise((resolve, reject) => {
+      this.pending.push({ source, first, batch, resolve, reject });
+      this.kick();
+    });
+  }
+
+  async committed(source: string): Promise<number> {
+    return this.held.get(source) ?? 0;
+  }
+
+  /** One writer at a time: appends waiting meanwhile go together in the next transaction. */
+  private kick(): void {
+    if (this.writing) return;
+    this.writing = (async () => {
+      while (this.pending.length) {
+        const group = this.pending;
+        this.pending = [];
+        try {
+          await this.commitGroup(group);
+        } catch (e) {
+          for (const p of group) p.reject(e as Error);
+        }
+      }
+    })().finally(() => {
+      this.writing = undefined;
+      if (this.pending.length) this.kick();
+    });
+  }
+
+  private async commitGroup(group: PendingAppend[]): Promise<void> {
+    const after = new Map<string, number>();
+    const heldOf = (s: string) => after.get(s) ?? this.held.get(s) ?? 0;
+    let rows = 0;
+    await this.writer.run('BEGIN TRANSACTION');
+    try {
+      for (const p of group) {
+        const held = heldOf(p.source);
+        const skip = Math.max(0, held - p.first + 1);
+        if (skip >= p.batch.count) continue;
+        this.appendRows(p.batch, skip);
+        rows += p.batch.count - skip;
+        after.set(p.source, p.first + p.batch.count - 1);
+      }
+      this.appender.flushSync();
+      const now = Date.now();
+      for (const [source, seq] of after) await this.writer.run('INSERT OR REPLACE INTO sources VALUES ($1, $2, $3)', [source, seq, now]);
+      await this.writer.run('COMMIT');
+    } catch (e) {
+      await this.writer.run('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+    for (const [s, seq] of after) this.held.set(s, seq);
+    this.staged += rows;
+    for (const p of group) p.resolve(heldOf(p.source));
+  }
+
+  private appendRows(batch: FlowBatch, from: number): void {
+    const types = COLUMNS.map((c) => DUCK_TYPE[c.kind]);
+    for (let start = from; start < batch.count; start += CHUNK_ROWS) {
+      const n = Math.min(CHUNK_ROWS, batch.count - start);
+      const chunk = DuckDBDataChunk.create(types, n);
+      COLUMNS.forEach((c, ci) => {
+        const vector = chunk.getColumnVector(ci);
+        const values = batch.cols[c.name]!;
+        if (c.kind === 'string') {
+          for (let i = 0; i < n; i++) {
+            const v = values[start + i];
+            vector.setItem(i, v === null || v === undefined ? null : batch.dict[v]!);
+          }
+        } else if (c.kind === 'time' || c.kind === 'count') {
+          for (let i = 0; i < n; i++) {
+            const v = values[start + i];
+            vector.setItem(i, v === null || v === undefined ? null : BigInt(v));
+          }
+        } else {
+          for (let i = 0; i < n; i++) vector.setItem(i, values[start + i] ?? null);
+        }
+        vector.flush();
+      });
+      this.appender.appendDataChunk(chunk);
+    }
+  }
+
+  /** Runs `fn` between group commits (moves and retention change staging too). */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.writing) await this.writing;
+    let release!: () => void;
+    this.writing = new Promise<void>((r) => (release = r));
+    try {
+      return await fn();
+    } finally {
+      this.writing = undefined;
+      release();
+      if (this.pending.length) this.kick();
+    }
+  }
+
+  // ---- moving windows out, retention ---------------------------------------------------
+
+  async maintain(now = Date.now()): Promise<void> {
+    await this.exclusive(async () => {
+      await this.moveDue(now);
+      await this.applyRetention(now);
+    });
+  }
+
+  private async moveDue(now: number): Promise<void> {
+    const windows = await this.rows(this.writer, `SELECT t // ${WINDOW_MS * 1000} AS w, count(*) AS n FROM staging GROUP BY w ORDER BY w`);
+    for (const r of windows) {
+      const start = Number(r['w']) * WINDOW_MS;
+      const n = Number(r['n']);
+      if (start + WINDOW_MS + GRACE_MS > now && n < PART_ROWS) continue;
+      await this.moveWindow(start);
+    }
+  }
+
+  private async moveWindow(start: number): Promise<void> {
+    const range = `t >= ${start * 1000} AND t < ${(start + WINDOW_MS) * 1000}`;
+    const n = Number((await this.rows(this.writer, `SELECT count(*) AS n FROM staging WHERE ${range}`))[0]!['n']);
+    if (!n) return;
+    const part = this.files.filter((f) => f.start === start).length;
+    const name = `${start}-${part}-${n}.parquet`;
+    const final = path.join(this.windowsDir(), name);
+    const tmp = `${final}.tmp`;
+    // Sorted by where the sample comes from, then time: neighbouring rows repeat their strings and addresses.
+    await this.writer.run(`COPY (SELECT ${COLUMN_LIST} FROM staging WHERE ${range} ORDER BY vrouter, sourcevn, sourceip, t) TO '${tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`);
+    await this.writer.run('BEGIN TRANSACTION');
+    try {
+      await this.writer.run(`DELETE FROM staging WHERE ${range}`);
+      await this.writer.run('INSERT INTO moved VALUES ($1)', [name]);
+      await this.writer.run('COMMIT');
+    } catch (e) {
+      await this.writer.run('ROLLBACK').catch(() => undefined);
+      fs.rmSync(tmp, { force: true });
+      throw e;
+    }
+    fs.renameSync(tmp, final);
+    await this.writer.run('DELETE FROM moved WHERE file = $1', [name]);
+    this.staged -= n;
+    this.files.push({ name, start, rows: n, bytes: fs.statSync(final).size });
+    this.files.sort((a, b) => a.start - b.start || a.name.localeCompare(b.name));
+  }
+
+  private async applyRetention(now: number): Promise<void> {
+    const cutoff = now - this.opts.retention.maxAgeMs;
+    while (this.files.length && this.files[0]!.start + WINDOW_MS <= cutoff) this.expired.age += this.dropOldestFile();
+    const old = Number((await this.rows(this.writer, `SELECT count(*) AS n FROM staging WHERE t < ${cutoff * 1000}`))[0]!['n']);
+    if (old) {
+      await this.writer.run(`DELETE FROM staging WHERE t < ${cutoff * 1000}`);
+      this.staged -= old;
+      this.expired.age += old;
+    }
+    await this.writer.run('DELETE FROM sources WHERE seen < $1', [cutoff]);
+    for (const [s] of this.held) if (!(await this.rows(this.writer, 'SELECT 1 FROM sources WHERE source = $1', [s])).length) this.held.delete(s);
+    while (this.files.length && this.diskBytes() > this.opts.retention.maxBytes) this.expired.size += this.dropOldestFile();
+  }
+
+  private dropOldestFile(): number {
+    const f = this.files.shift()!;
+    fs.rmSync(path.join(this.windowsDir(), f.name), { force: true });
+    return f.rows;
+  }
+
+  private diskBytes(): number {
+    let staging = 0;
+    for (const f of ['staging.duckdb', 'staging.duckdb.wal']) {
+      try {
+        staging += fs.statSync(path.join(this.opts.dir, f)).size;
+      } catch {
+        // no WAL right now
+      }
+    }
+    return staging + this.files.reduce((s, f) => s + f.bytes, 0);
+  }
+
+  // ---- reading -------------------------------------------------------------------------
+
+  async select(startUs: number, endUs: number, build: (relation: string) => Statement): Promise<Record<string, unknown>[]> {
+    const files = this.files.filter((f) => f.start * 1000 <= endUs && (f.start + WINDOW_MS) * 1000 > startUs).map((f) => `'${path.join(this.windowsDir(), f.name)}'`);
+    const staged = `SELECT ${COLUMN_LIST} FROM staging`;
+    const relation = `(${files.length ? `SELECT ${COLUMN_LIST} FROM read_parquet([${files.join(', ')}]) UNION ALL ` : ''}${staged})`;
+    const stmt = build(relation);
+    const conn = await this.db.connect();
+    try {
+      return await this.rows(conn, stmt.sql, stmt.params);
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  async stats(): Promise<StoreStats> {
+    return {
+      records: this.staged + this.files.reduce((s, f) => s + f.rows, 0),
+      bytes: this.diskBytes(),
+      files: this.files.length,
+      staged: this.staged,
+      expired: { ...this.expired },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    while (this.writing) await this.writing;
+    this.appender.closeSync();
+    this.writer.closeSync();
+    this.db.closeSync();
+  }
+}
+
+function parseFileName(name: string, dir: string): WindowFile | undefined {
+  const m = /^(\d+)-(\d+)-(\d+)\.parquet$/.exec(name);
+  if (!m) return undefined;
+  return { name, start: Number(m[1]), rows: Number(m[3]), bytes: fs.statSync(path.join(dir, name)).size };
+}

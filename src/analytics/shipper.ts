@@ -1,0 +1,162 @@
+// The sending end of the flow channel (channel.ts): a bounded buffer of numbered samples,
+// a connection to the collector that comes back by itself, and resending from what the
+// collector says it holds. While the collector is away the buffer fills; past its bound new
+// samples are dropped and counted (the oldest are kept: they go first when it returns).
+
+import crypto from 'node:crypto';
+import WebSocket from 'ws';
+import { type BatchMessage, CHANNEL_PATH, MAX_BATCH, MAX_FRAME, parseCollectorMessage } from './channel.js';
+import { type FlowSample, encodeBatch } from './schema.js';
+
+export interface ShipperOptions {
+  /** ws://HOST:PORT, wss://..., or unix:/PATH (the collector's socket). */
+  url: string;
+  token: string;
+  host: string;
+  /** Samples kept while unacknowledged. */
+  maxBuffered?: number;
+  /** Batches in flight before an ack. */
+  window?: number;
+  tls?: { ca?: Buffer };
+}
+
+export interface ShipperStats {
+  connected: boolean;
+  /** Samples waiting (unsent or unacknowledged). */
+  buffered: number;
+  /** Samples dropped because the buffer was full. */
+  dropped: number;
+  /** Samples the collector acknowledged. */
+  acked: number;
+  /** Samples sent again after a reconnect. */
+  resent: number;
+}
+
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 5_000;
+
+export class FlowShipper {
+  /** This run's identity: the collector keeps a sequence number per source. */
+  readonly source: string;
+  private readonly buffer: { seq: number; sample: FlowSample }[] = [];
+  /** Index in `buffer` of the first sample not sent on this connection. */
+  private next = 0;
+  private seq = 0;
+  private held = 0;
+  private inflight = 0;
+  private ws: WebSocket | undefined;
+  private ready = false;
+  private retryMs = RETRY_MIN_MS;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private everSent = 0;
+  readonly stats: ShipperStats = { connected: false, buffered: 0, dropped: 0, acked: 0, resent: 0 };
+  private readonly waiters: { seq: number; resolve: () => void }[] = [];
+
+  constructor(private readonly opts: ShipperOptions) {
+    this.source = `${opts.host}/${crypto.randomBytes(4).toString('hex')}`;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  /** Queues samples; returns how many were dropped (buffer full). */
+  push(samples: readonly FlowSample[]): number {
+    const room = Math.max(0, (this.opts.maxBuffered ?? 100_000) - this.buffer.length);
+    const take = Math.min(room, samples.length);
+    for (let i = 0; i < take; i++) this.buffer.push({ seq: ++this.seq, sample: samples[i]! });
+    const dropped = samples.length - take;
+    this.stats.dropped += dropped;
+    this.stats.buffered = this.buffer.length;
+    this.pump();
+    return dropped;
+  }
+
+  /** Resolves once everything pushed so far is acknowledged. */
+  drained(): Promise<void> {
+    const seq = this.seq;
+    if (this.held >= seq) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.ws?.terminate();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const url = this.opts.url.startsWith('unix:') ? `ws+unix://${this.opts.url.slice(5)}:${CHANNEL_PATH}` : `${this.opts.url.replace(/\/$/, '')}${CHANNEL_PATH}`;
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.opts.token}` }, maxPayload: MAX_FRAME, ...(this.opts.tls?.ca ? { ca: this.opts.tls.ca } : {}) });
+    this.ws = ws;
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', source: this.source, host: this.opts.host })));
+    ws.on('message', (data) => {
+      let m;
+      try {
+        m = parseCollectorMessage(String(data));
+      } catch (e) {
+        console.error(`cirrus agent: flow channel: ${(e as Error).message}`);
+        ws.terminate();
+        return;
+      }
+      if (m.type === 'welcome') {
+        this.ready = true;
+        this.stats.connected = true;
+        this.retryMs = RETRY_MIN_MS;
+        this.acknowledge(m.held);
+        // Everything the collector does not hold goes (again) on this connection.
+        this.next = 0;
+        this.inflight = 0;
+        this.pump();
+      } else {
+        this.inflight = Math.max(0, this.inflight - 1);
+        this.acknowledge(m.held);
+        this.pump();
+      }
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', () => {
+      this.ready = false;
+      this.stats.connected = false;
+      if (this.stopped) return;
+      this.timer = setTimeout(() => this.connect(), this.retryMs);
+      this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+    });
+  }
+
+  private acknowledge(held: number): void {
+    if (held <= this.held) return;
+    this.held = held;
+    let n = 0;
+    while (n < this.buffer.length && this.buffer[n]!.seq <= held) n++;
+    if (n) {
+      this.buffer.splice(0, n);
+      this.next = Math.max(0, this.next - n);
+      this.stats.acked += n;
+      this.stats.buffered = this.buffer.length;
+    }
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      if (this.waiters[i]!.seq <= held) this.waiters.splice(i, 1)[0]!.resolve();
+    }
+  }
+
+  private pump(): void {
+    const ws = this.ws;
+    if (!ws || !this.ready || ws.readyState !== WebSocket.OPEN) return;
+    while (this.inflight < (this.opts.window ?? 8) && this.next < this.buffer.length) {
+      // Sequence numbers in the buffer are contiguous (a dropped sample never gets one).
+      const slice = this.buffer.slice(this.next, this.next + MAX_BATCH);
+      const first = slice[0]!.seq;
+      const n = slice.length;
+      const batch = encodeBatch(slice.map((e) => e.sample));
+      const msg: BatchMessage = { type: 'batch', first, ...batch };
+      ws.send(JSON.stringify(msg));
+      if (first + n - 1 <= this.everSent) this.stats.resent += Math.min(n, this.everSent - first + 1);
+      this.everSent = Math.max(this.everSent, first + n - 1);
+      this.next += n;
+      this.inflight++;
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// The DuckDB flow store: a resend is stored once, closed windows move to Parquet and
+// survive a reopen, a move interrupted by a crash is finished or undone, and retention
+// by age and by size deletes the oldest data.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { DuckFlowStore, WINDOW_MS } from '../../src/analytics/duckdb-store.js';
+import { encodeBatch } from '../../src/analytics/schema.js';
+import { syntheticFlows } from '../support/flows.js';
+import { tempDataDir } from '../support/server.js';
+
+const dirs: string[] = [];
+after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+const NOW = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS;
+const open = (dir: string, maxBytes = 1e12, maxAgeMs = 86_400_000) => DuckFlowStore.open({ dir, retention: { maxAgeMs, maxBytes }, autoMaintain: false });
+const count = async (store: DuckFlowStore) => Number((await store.select(0, Number.MAX_SAFE_INTEGER, (rel) => ({ sql: `SELECT count(*) AS n FROM ${rel}`, params: [] })))[0]!['n']);
+
+/** Samples over `windows` whole windows ending at NOW. */
+const samples = (n: number, windows: number, seed = 1) => syntheticFlows({ seed, startMs: NOW - windows * WINDOW_MS, endMs: NOW - 1 })(n);
+
+test('a resent batch, whole or overlapping, is stored once; the sequence survives a reopen', async () => {
+  const dir = tempDataDir();
+  dirs.push(dir);
+  let store = await open(dir);
+  const batch = encodeBatch(samples(1000, 1));
+  assert.equal(await store.append('h1/0000000a', 1, batch), 1000);
+  assert.equal(await store.append('h1/0000000a', 1, batch), 1000, 'the same batch again: nothing new');
+  assert.equal(await store.append('h1/0000000a', 501, batch), 1500, 'half of it new');
+  assert.equal(await store.append('h2/0000000b', 1, batch), 1000, 'another source has its own numbers');
+  assert.equal(await count(store), 2500);
+  await store.close();
+  store = await open(dir);
+  assert.equal(await store.committed('h1/0000000a'), 1500);
+  assert.equal(await store.append('h1/0000000a', 1001, batch), 2000);
+  assert.equal(await count(store), 3000);
+  await store.close();
+});
+
+test('closed windows move to Parquet files; an interrupted move is finished or undone at open', async () => {
+  const dir = tempDataDir();
+  dirs.push(dir);
+  let store = await open(dir);
+  await store.append('h1/0000000a', 1, encodeBatch(samples(3000, 3)));
+  await store.maintain(NOW + 61_000);
+  let s = await store.stats();
+  assert.deepEqual([s.files, s.staged, s.records], [3, 0, 3000]);
+  await store.close();
+  // A crash between writing a file and recording the move leaves a .tmp nobody recorded: it goes.
+  const windows = path.join(dir, 'windows');
+  fs.writeFileSync(path.join(windows, `${NOW}-0-5.parquet.tmp`), 'half a file');
+  store = await open(dir);
+  s = await store.stats();
+  assert.deepEqual([s.files, s.records], [3, 3000]);
+  assert.ok(!fs.readdirSync(windows).some((f) => f.endsWith('.tmp')));
+  assert.equal(await count(store), 3000, 'queries read the files');
+  await store.close();
+});
+
+test('retention: by age the windows and staged samples past it go; by size the oldest windows', async () => {
+  const dir = tempDataDir();
+  dirs.push(dir);
+  const store = await open(dir, 1e12, 3 * WINDOW_MS);
+  await store.append('h1/0000000a', 1, encodeBatch(samples(6000, 6)));
+  await store.maintain(NOW + 61_000);
+  let s = await store.stats();
+  // Windows that ended more than 3 windows before NOW + 61 s: the 3 oldest.
+  assert.deepEqual([s.files, s.records, s.expired.age], [3, 6000 - s.expired.age, s.expired.age]);
+  assert.ok(s.expired.age > 2000 && s.expired.age < 4000, `about half expired by age (${s.expired.age})`);
+  const oldest = Math.min(...fs.readdirSync(path.join(dir, 'windows')).map((f) => Number(f.split('-')[0])));
+  assert.equal(oldest, NOW - 3 * WINDOW_MS);
+  await store.close();
+
+  const dir2 = tempDataDir();
+  dirs.push(dir2);
+  const big = await open(dir2);
+  await big.append('h1/0000000a', 1, encodeBatch(samples(6000, 6)));
+  await big.maintain(NOW + 61_000);
+  await big.close();
+  // Measured as the next open will find it (closing checkpoints the staging database).
+  const again = await open(dir2);
+  const full = await again.stats();
+  await again.close();
+  // Room for the staging database and about two windows.
+  const windows = fs.readdirSync(path.join(dir2, 'windows')).map((f) => fs.statSync(path.join(dir2, 'windows', f)).size);
+  const perFile = windows.reduce((a, b) => a + b, 0) / windows.length;
+  const small = await open(dir2, full.bytes - 3.5 * perFile);
+  await small.maintain(NOW + 61_000);
+  s = await small.stats();
+  assert.ok(s.bytes <= full.bytes - 3.5 * perFile, 'within the size');
+  assert.equal(s.files, 2, 'the four oldest windows went');
+  assert.equal(s.expired.size, full.records - s.records);
+  assert.equal(await count(small), s.records);
+  await small.close();
+});
