@@ -52,7 +52,7 @@ const DEFS: TypeDef[] = [
     name: 'global-system-config',
     description: 'System-wide settings; parent of virtual-routers (default-global-system-config).',
     parents: ['config-root'],
-    properties: { autonomous_system: S.IntegerField('BGP AS number of the control nodes', 1, 4294967295) },
+    properties: { autonomous_system: S.IntegerField('BGP AS number of the control nodes (stored)', 1, 4294967295) },
     serverOwned: [],
     refs: [],
   },
@@ -94,7 +94,7 @@ const DEFS: TypeDef[] = [
       is_shared: S.Bool('usable by other projects'),
       port_security_enabled: S.Bool('default for the interfaces of this network'),
       flood_unknown_unicast: S.Bool('flood unknown unicast (L2)'),
-      virtual_network_network_id: S.IntegerField('network id assigned by the server', 1),
+      virtual_network_network_id: S.IntegerField('network id assigned by the server: the smallest free integer from 1', 1),
     },
     serverOwned: ['virtual_network_network_id'],
     refs: [
@@ -119,7 +119,7 @@ const DEFS: TypeDef[] = [
       virtual_machine_interface_bindings: S.KeyValuePairs,
       virtual_machine_interface_allowed_address_pairs: S.AllowedAddressPairs,
       virtual_machine_interface_device_owner: S.Text('owner kind, e.g. compute:nova or network:router_gateway'),
-      virtual_machine_interface_disable_policy: S.Bool('bypass policy for this interface'),
+      virtual_machine_interface_disable_policy: S.Bool('TF: bypass policy for this interface (stored, not acted on)'),
       port_security_enabled: S.Bool('false disables security groups and anti-spoofing'),
     },
     serverOwned: [],
@@ -135,10 +135,10 @@ const DEFS: TypeDef[] = [
     parents: ['config-root'],
     properties: {
       instance_ip_address: S.Text('IPv4 address'),
-      instance_ip_family: Type.Union([Type.Literal('v4'), Type.Literal('v6')], { description: 'address family' }),
+      instance_ip_family: Type.Union([Type.Literal('v4'), Type.Literal('v6')], { description: 'address family (Cirrus allocates IPv4)' }),
       subnet_uuid: Type.String({ pattern: S.UuidPattern, description: 'allocate from this subnet' }),
-      instance_ip_mode: Type.Union([Type.Literal('active-active'), Type.Literal('active-standby')]),
-      instance_ip_secondary: S.Bool('secondary address'),
+      instance_ip_mode: Type.Union([Type.Literal('active-active'), Type.Literal('active-standby')], { description: 'TF: how an address shared by several interfaces is used (stored)' }),
+      instance_ip_secondary: S.Bool('TF: a secondary address of the interface (stored)'),
     },
     serverOwned: [],
     refs: [
@@ -160,8 +160,8 @@ const DEFS: TypeDef[] = [
     parents: ['project'],
     properties: {
       security_group_entries: S.PolicyEntriesType,
-      security_group_id: S.IntegerField('id assigned by the server', 1),
-      configured_security_group_id: S.IntegerField('user-chosen id (0 = allocate)', 0),
+      security_group_id: S.IntegerField('numeric id assigned by the server, from 8000000 (as TF)', 1),
+      configured_security_group_id: S.IntegerField('TF: user-chosen id, 0 = allocate (stored; security_group_id is always allocated)', 0),
     },
     serverOwned: ['security_group_id'],
     refs: [],
@@ -181,8 +181,8 @@ const DEFS: TypeDef[] = [
     properties: {
       floating_ip_address: S.Text('IPv4 address; allocated when omitted'),
       floating_ip_fixed_ip_address: S.Text('which address of the interface to translate to'),
-      floating_ip_address_family: Type.Union([Type.Literal('v4'), Type.Literal('v6')]),
-      floating_ip_is_virtual_ip: S.Bool('virtual IP of a load balancer'),
+      floating_ip_address_family: Type.Union([Type.Literal('v4'), Type.Literal('v6')], { description: 'v4 (v6 is refused)' }),
+      floating_ip_is_virtual_ip: S.Bool('TF: virtual IP of a load balancer (stored)'),
     },
     serverOwned: [],
     refs: [
@@ -196,7 +196,7 @@ const DEFS: TypeDef[] = [
     parents: ['global-system-config'],
     properties: {
       virtual_router_ip_address: S.Text('underlay (tunnel endpoint) address of the host'),
-      virtual_router_type: Type.Union([Type.Literal('embedded'), Type.Literal('tor-agent'), Type.Literal('tor-service-node')]),
+      virtual_router_type: Type.Union([Type.Literal('embedded'), Type.Literal('tor-agent'), Type.Literal('tor-service-node')], { description: 'TF: kind of vRouter (stored)' }),
       virtual_router_dpdk_enabled: S.Bool('unused by Cirrus'),
       cirrus_gateway: S.Bool('the host connects external and SNAT networks to the outside (Cirrus; set by its agent)'),
     },

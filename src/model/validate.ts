@@ -5,7 +5,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { type TObject, type TSchema, Type } from '@sinclair/typebox';
 import { BadRequest } from '../config/errors.js';
-import { FqName, Uuid } from './schemas.js';
+import { FqName, Uuid, UuidPattern } from './schemas.js';
 import {
   COMMON_PROPERTIES,
   type TypeDef,
@@ -43,8 +43,8 @@ export function bodySchema(def: TypeDef): TObject {
   const props: Record<string, TSchema> = {
     uuid: Type.Optional(Uuid),
     fq_name: Type.Optional(FqName),
-    parent_type: Type.Optional(Type.String()),
-    parent_uuid: Type.Optional(Uuid),
+    parent_type: Type.Optional(Type.String({ description: 'type of the parent, where the type has several; fixed at creation' })),
+    parent_uuid: Type.Optional(Type.String({ pattern: UuidPattern, description: 'uuid of the parent (instead of giving its fq_name); fixed at creation' })),
   };
   for (const [k, s] of Object.entries({ ...COMMON_PROPERTIES, ...def.properties })) props[k] = Type.Optional(s);
   for (const r of def.refs) props[r.field] = Type.Optional(Type.Array(refItemSchema(r.attr)));

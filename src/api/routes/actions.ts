@@ -7,70 +7,83 @@ import { Ajv } from 'ajv';
 import { BadRequest } from '../../config/errors.js';
 import type { ConfigService, ListQuery } from '../../config/service.js';
 import { isTypeName, TYPE_NAMES } from '../../model/types.js';
-import { FqName, Uuid } from '../../model/schemas.js';
+import { FqName, Uuid, UuidPattern } from '../../model/schemas.js';
 import { stripNulls } from '../../model/validate.js';
 import { type Query, csv, parseFilters } from '../query.js';
 import { listAnswer, parentLookup } from './resources.js';
 import { baseUrl } from '../http.js';
 
 const TypeNameSchema = Type.String({ description: `one of ${TYPE_NAMES.join(', ')}` });
-const StringList = Type.Union([Type.Array(Type.String()), Type.String()]);
+const StringList = (description: string) => Type.Union([Type.Array(Type.String()), Type.String()], { description: `${description}: a list or a comma-separated string` });
+const Flag = (description: string) => Type.Boolean({ description });
 
+// Descriptions are the API reference's text (docs/api-reference.md, from the OpenAPI document).
 export const ACTION_SCHEMAS = {
   fqnameToId: Type.Object({ type: TypeNameSchema, fq_name: FqName }),
-  idToFqname: Type.Object({ uuid: Type.String() }),
+  idToFqname: Type.Object({ uuid: Type.String({ description: 'uuid of any object' }) }),
   refUpdate: Type.Object({
-    type: TypeNameSchema,
-    uuid: Uuid,
-    'ref-type': TypeNameSchema,
-    'ref-uuid': Type.Optional(Uuid),
-    'ref-fq-name': Type.Optional(FqName),
-    operation: Type.Union([Type.Literal('ADD'), Type.Literal('DELETE')]),
-    attr: Type.Optional(Type.Any()),
+    type: Type.String({ description: 'type of the referring object' }),
+    uuid: Type.String({ pattern: UuidPattern, description: 'uuid of the referring object' }),
+    'ref-type': Type.String({ description: 'type of the referred object' }),
+    'ref-uuid': Type.Optional(Type.String({ pattern: UuidPattern, description: 'uuid of the referred object (or ref-fq-name)' })),
+    'ref-fq-name': Type.Optional(Type.Array(FqName.items, { minItems: 1, maxItems: 10, description: 'fq_name of the referred object (or ref-uuid)' })),
+    operation: Type.Union([Type.Literal('ADD'), Type.Literal('DELETE')], { description: 'ADD sets the link (and its attr), DELETE removes it' }),
+    attr: Type.Optional(Type.Any({ description: "the link's attr, as the type's reference describes it; null for none" })),
   }),
   listBulk: Type.Object(
     {
       type: TypeNameSchema,
-      detail: Type.Optional(Type.Boolean()),
-      count: Type.Optional(Type.Boolean()),
-      fields: Type.Optional(StringList),
-      obj_uuids: Type.Optional(StringList),
-      parent_id: Type.Optional(StringList),
-      back_ref_id: Type.Optional(StringList),
-      fq_names: Type.Optional(Type.Array(Type.Union([FqName, Type.String()]))),
-      filters: Type.Optional(Type.Union([Type.String(), Type.Record(Type.String(), Type.Any())])),
-      parent_fq_name_str: Type.Optional(Type.String()),
-      parent_type: Type.Optional(Type.String()),
-      shared: Type.Optional(Type.Boolean()),
-      page_limit: Type.Optional(Type.Integer({ minimum: 1 })),
-      page_marker: Type.Optional(Type.String()),
+      detail: Type.Optional(Flag('full objects instead of {href, fq_name, uuid} entries')),
+      count: Type.Optional(Flag('only the number of matching objects')),
+      fields: Type.Optional(StringList('fields to add to each plain entry')),
+      obj_uuids: Type.Optional(StringList('only these objects')),
+      parent_id: Type.Optional(StringList('objects whose parent is one of these uuids')),
+      back_ref_id: Type.Optional(StringList('objects referring to one of these uuids')),
+      fq_names: Type.Optional(Type.Array(Type.Union([FqName, Type.String()]), { description: 'only these objects: fq_name lists or colon-separated strings' })),
+      filters: Type.Optional(
+        Type.Union([Type.String(), Type.Record(Type.String(), Type.Any())], { description: 'property values to match: {property: value} or `property=="json value",...`' }),
+      ),
+      parent_fq_name_str: Type.Optional(Type.String({ description: 'objects under the parent with this colon-separated fq_name' })),
+      parent_type: Type.Optional(Type.String({ description: 'the type of the parent named by parent_fq_name_str' })),
+      shared: Type.Optional(Flag('with a parent filter, also the is_shared objects of other parents')),
+      page_limit: Type.Optional(Type.Integer({ minimum: 1, description: 'at most this many objects; the answer carries marker' })),
+      page_marker: Type.Optional(Type.String({ description: 'the marker of the previous page' })),
     },
     { additionalProperties: true },
   ),
-  refRelax: Type.Object({ uuid: Uuid, 'ref-uuid': Uuid }),
+  refRelax: Type.Object({
+    uuid: Type.String({ pattern: UuidPattern, description: 'uuid of the referring object' }),
+    'ref-uuid': Type.String({ pattern: UuidPattern, description: 'uuid of the referred object, which may then be deleted' }),
+  }),
   propCollectionUpdate: Type.Object({
     uuid: Uuid,
     updates: Type.Array(
       Type.Object({
-        field: Type.String(),
-        operation: Type.Union([Type.Literal('set'), Type.Literal('delete'), Type.Literal('add'), Type.Literal('modify')]),
-        value: Type.Optional(Type.Any()),
-        position: Type.Optional(Type.String()),
+        field: Type.String({ description: 'the map property: annotations or virtual_machine_interface_bindings' }),
+        operation: Type.Union([Type.Literal('set'), Type.Literal('delete'), Type.Literal('add'), Type.Literal('modify')], {
+          description: 'set adds or replaces the element with the key of value; delete removes the element at position (add and modify are refused: TF uses them for list properties)',
+        }),
+        value: Type.Optional(Type.Any({ description: 'set: the element, e.g. {key, value}' })),
+        position: Type.Optional(Type.String({ description: 'delete: the key of the element' })),
       }),
+      { description: 'applied in order, all or nothing' },
     ),
   }),
   useragentKv: Type.Object({
     operation: Type.Union([Type.Literal('STORE'), Type.Literal('RETRIEVE'), Type.Literal('DELETE')]),
-    key: Type.Optional(Type.String()),
-    value: Type.Optional(Type.String()),
+    key: Type.Optional(Type.String({ description: 'required for STORE and DELETE; RETRIEVE without it returns every pair' })),
+    value: Type.Optional(Type.String({ description: 'STORE: the value' })),
   }),
   ipAlloc: Type.Object({
-    count: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096 })),
-    subnet: Type.Optional(Type.String()),
+    count: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, description: 'how many addresses (default 1)' })),
+    subnet: Type.Optional(Type.String({ description: 'CIDR of the subnet to allocate from (default: any subnet of the network)' })),
     family: Type.Optional(Type.Literal('v4')),
   }),
-  ipFree: Type.Object({ ip_addr: Type.Array(Type.String()), subnet: Type.Optional(Type.String()) }),
-  subnetIpCount: Type.Object({ subnet_list: Type.Array(Type.String()) }),
+  ipFree: Type.Object({
+    ip_addr: Type.Array(Type.String(), { description: 'addresses reserved with ip-alloc' }),
+    subnet: Type.Optional(Type.String({ description: 'accepted for TF compatibility' })),
+  }),
+  subnetIpCount: Type.Object({ subnet_list: Type.Array(Type.String(), { description: 'subnets as CIDRs' }) }),
 };
 
 const ajv = new Ajv({ strict: false });
