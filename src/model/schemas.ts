@@ -39,15 +39,19 @@ export const KeyValuePairs = Struct(
   'key-value pairs (a map property: prop-collection-get and prop-collection-update address its elements by key)',
 );
 
-export const RouteTableType = Struct({
-  route: Opt(Type.Array(Struct({ prefix: Str('CIDR'), next_hop: Opt(Str()), next_hop_type: Opt(Str()) }))),
-});
+export const RouteTableType = Struct(
+  { route: Opt(Type.Array(Struct({ prefix: Str('CIDR'), next_hop: Opt(Str('next-hop address')), next_hop_type: Opt(Str('ip-address (the only kind used)')) }))) },
+  'routes given to workloads by DHCP (option 121, classless static routes)',
+);
 
-export const DhcpOptionsListType = Struct({
-  dhcp_option: Opt(
-    Type.Array(Struct({ dhcp_option_name: Str(), dhcp_option_value: Opt(Str()), dhcp_option_value_bytes: Opt(Str()) })),
-  ),
-});
+export const DhcpOptionsListType = Struct(
+  {
+    dhcp_option: Opt(
+      Type.Array(Struct({ dhcp_option_name: Str('option number or name: 6 (DNS servers), 15 (domain name), 26 (MTU), 51 (lease time)'), dhcp_option_value: Opt(Str('the value as text')), dhcp_option_value_bytes: Opt(Str('unused by Cirrus')) })),
+    ),
+  },
+  "DHCP options the agent serves for the subnet, replacing its defaults (others are ignored)",
+);
 
 export const IpamSubnetType = Struct({
   subnet: SubnetType,
@@ -55,8 +59,8 @@ export const IpamSubnetType = Struct({
   dns_server_address: Opt(Str('DNS/service address; allocated when omitted (.253 or .2)')),
   subnet_uuid: Opt(Type.String({ pattern: UuidPattern, description: 'id of the subnet; assigned when omitted' })),
   subnet_name: Opt(Str('free text')),
-  enable_dhcp: Opt(Type.Boolean()),
-  dns_nameservers: Opt(Type.Array(Str())),
+  enable_dhcp: Opt(Flag("false: the agent's DHCP service does not answer for this subnet (default true)")),
+  dns_nameservers: Opt(Type.Array(Str(), { description: 'stored; not served yet (DNS servers come from dhcp_option_list option 6, else the subnet\'s DNS address)' })),
   allocation_pools: Opt(
     Type.Array(Struct({ start: Str('first address'), end: Str('last address'), vrouter_specific_pool: Opt(Type.Boolean()) }), {
       description: 'ranges automatic allocation draws from (the whole subnet when none)',
