@@ -2,8 +2,10 @@
 // table with -L), parsed into plain records. Counters need net.netfilter.nf_conntrack_acct
 // and the kernel's start/stop times nf_conntrack_timestamp, both per network namespace.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { parseIpv4 } from '../../util/ipv4.js';
+import { run } from '../dataplane/kernel.js';
+import { spawnReader } from './reader.js';
 
 export interface CtTuple {
   src: number;
@@ -75,35 +77,18 @@ export function parseFlows(text: string): { entries: CtEntry[]; rest: string } {
 
 /** Streams NEW and DESTROY events to `onEntries` until killed; `onExit` when it ends. */
 export function watchConntrack(onEntries: (entries: CtEntry[]) => void, onExit: (why: string) => void): ChildProcess {
-  // setpriv: the child dies with the agent (an orphan would hold the namespace).
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'conntrack', '-E', '-e', 'NEW,DESTROY', '-o', 'xml,id,ktimestamp', '--buffer-size', '8388608'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  const argv = ['conntrack', '-E', '-e', 'NEW,DESTROY', '-o', 'xml,id,ktimestamp', '--buffer-size', '8388608'];
+  return spawnReader('conntrack -E', argv, (chunk) => {
     const { entries, rest } = parseFlows(buf + chunk);
     buf = rest.length > 1 << 20 ? '' : rest;
     if (entries.length) onEntries(entries);
-  });
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err = (err + c).slice(-500)));
-  let ended = false;
-  const end = (why: string) => {
-    if (!ended) onExit(why);
-    ended = true;
-  };
-  child.on('error', (e) => end(e.message));
-  child.on('exit', (code) => end(`conntrack -E exited (${code}): ${err.trim()}`));
-  return child;
+  }, onExit);
 }
 
 /** The table (IPv4), with counters and start times. */
-export function listConntrack(): Promise<CtEntry[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('conntrack', ['-L', '-f', 'ipv4', '-o', 'xml,id,ktimestamp'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: string[] = [];
-    let err = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => out.push(c));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (err += c));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(parseFlows(out.join('')).entries) : reject(new Error(`conntrack -L: ${err.trim()}`))));
-  });
+export async function listConntrack(): Promise<CtEntry[]> {
+  const r = await run('conntrack', ['-L', '-f', 'ipv4', '-o', 'xml,id,ktimestamp']);
+  if (r.code !== 0) throw new Error(`conntrack -L: ${r.stderr.trim()}`);
+  return parseFlows(r.stdout).entries;
 }

@@ -3,11 +3,12 @@
 // rule in the prefix, and lib/nflog.py reads them. Packets of one attempt (a SYN and its
 // retries) are summed into one deny sample per 5-tuple and rule, flushed periodically.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FlowSample } from '../../analytics/schema.js';
 import { parseIpv4 } from '../../util/ipv4.js';
+import { spawnReader } from './reader.js';
 import { DENY_LOG_GROUP, parseDenyPrefix } from '../dataplane/deny-log.js';
 import { type FlowContext, vnName } from './context.js';
 
@@ -92,10 +93,8 @@ export class DeniedAttempts {
 
 /** Runs the NFLOG reader; `onPacket` for each logged packet, `onExit` when it ends. */
 export function readDenyLog(onPacket: (p: LoggedPacket) => void, onExit: (why: string) => void): ChildProcess {
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'python3', SCRIPT, String(DENY_LOG_GROUP)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  return spawnReader('nflog reader', ['python3', SCRIPT, String(DENY_LOG_GROUP)], (chunk) => {
     buf += chunk;
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -108,14 +107,5 @@ export function readDenyLog(onPacket: (p: LoggedPacket) => void, onExit: (why: s
         // a line cut by a crash: nothing to learn from it
       }
     }
-  });
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err = (err + c).slice(-500)));
-  let ended = false;
-  const end = (why: string) => {
-    if (!ended) onExit(why);
-    ended = true;
-  };
-  child.on('error', (e) => end(e.message));
-  child.on('exit', (code) => end(`nflog reader exited (${code}): ${err.trim()}`));
-  return child;
+  }, onExit);
 }
