@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FIP_CHAIN_PREFIX, desiredNft, fipRules, zonesOf } from '../../src/agent/dataplane/nft.js';
+import { FIP_CHAIN_PREFIX, fipRules } from '../../src/agent/dataplane/nat.js';
+import { desiredNft, zonesOf } from '../../src/agent/dataplane/nft.js';
 import type { FloatingState, HostState, NetworkState, PortState } from '../../src/agent/host-state.js';
 import type { AclRule } from '../../src/control/protocol.js';
 

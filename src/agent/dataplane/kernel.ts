@@ -18,9 +18,10 @@ import {
   TUNNEL_RULE_PREF,
   UNDERLAY_RULE_PREF,
   VXLAN_PORT,
+  ifKey,
   isOwnedTable,
 } from './names.js';
-import { type NftTable, baseChains, fixedSets, ifKey } from './nft.js';
+import { type NftTable, baseChains, fixedSets } from './nft.js';
 import { NftSession } from './nft-session.js';
 import { NamespaceConfigurator, type WorkloadConfig } from './nsconfig.js';
 

@@ -36,6 +36,9 @@ export const NFT_TABLE = 'cirrus';
 export const NFT_FAMILIES = ['ip', 'arp'] as const;
 export type NftFamily = (typeof NFT_FAMILIES)[number];
 
+/** An interface name as an nft element key. */
+export const ifKey = (name: string): string => `"${name}"`;
+
 /** Routes and neighbours Cirrus installs carry this protocol number ("proto 77"). */
 export const CIRRUS_PROTO = 77;
 

@@ -37,7 +37,8 @@ import { createHash } from 'node:crypto';
 import type { AclRule, SgEntry } from '../../control/protocol.js';
 import type { HostState, NetworkState } from '../host-state.js';
 import { denyLog } from './deny-log.js';
-import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_DEV, VXLAN_PORT, markOf } from './names.js';
+import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_PORT, ifKey, markOf } from './names.js';
+import { FIP_DNAT, FIP_IN, FIP_MARKS, MASQ_MARKS, OUTSIDE, OUTSIDE_ROUTE, PUBLIC_MARKS, SNAT_ADDRS, SNAT_LOCAL, SNAT_MARKS, SNAT_PORTS, natElements } from './nat.js';
 
 /** One family's table: maps and sets (element → value as nft writes them; '' for a set's) and policy chains (rule lines). */
 export interface NftTable {
@@ -65,22 +66,6 @@ const PORTS = 'ports';
 const GUARDED = 'guarded';
 const PORT_ADDRS = 'port_addrs';
 const SERVICE_ADDRS = 'service_addrs';
-/** Floating IPs: (mark . address) → its chain; (floating . back end address) → the back end's mark. */
-const FIP_DNAT = 'fip_dnat';
-const FIP_MARKS = 'fip_marks';
-/** (floating IP . back end address) → its network's inward policy chain. */
-const FIP_IN = 'fip_in';
-/** Interfaces whose floating IP is also their source towards its network; what their own network reaches; that network's mark; the address. */
-const SNAT_PORTS = 'snat_ports';
-const SNAT_LOCAL = 'snat_local';
-const SNAT_MARKS = 'snat_marks';
-const SNAT_ADDRS = 'snat_addrs';
-/** Gateway: the interface towards the outside; external networks' subnets → mark; SNAT networks' marks. */
-const OUTSIDE = 'outside';
-/** The same interface as a route lookup's result (nft types them apart). */
-const OUTSIDE_ROUTE = 'outside_route';
-const PUBLIC_MARKS = 'public_marks';
-const MASQ_MARKS = 'masq_marks';
 
 /** Sets and maps by family: their declaration (a map's elements have values, a set's have none). */
 const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
@@ -192,8 +177,6 @@ export const POLICY_CHAIN_PREFIX = 'pol_';
 const chainOut = (n: NetworkState) => `${POLICY_CHAIN_PREFIX}out_${n.id}`;
 const chainIn = (n: NetworkState) => `${POLICY_CHAIN_PREFIX}in_${n.id}`;
 
-/** An interface name as an nft element key. */
-export const ifKey = (name: string): string => `"${name}"`;
 
 /**
  * Conntrack zones: networks that can talk (leaked into each other, directly or not) share
@@ -322,76 +305,6 @@ export function desiredNft(host: HostState): Record<NftFamily, NftTable> {
       chains: new Map(),
     },
   };
-}
-
-/** The floating-IP and gateway sets and maps; adds the floating IPs' `fip_<k>` chains to `chains`. */
-function natElements(host: HostState, chains: Map<string, string[]>): [string, Map<string, string>][] {
-  const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
-  const mark = (network: string) => String(markOf(byUuid.get(network)!.table));
-  const ownAddresses = (network: string) => new Set([...host.ports.filter((p) => p.network === network).map((p) => p.address), ...host.remotes.filter((r) => r.network === network).map((r) => r.address)]);
-  const fipDnat = new Map<string, string>();
-  const fipMarks = new Map<string, string>();
-  const snatPorts = new Map<string, string>();
-  const snatLocal = new Map<string, string>();
-  const snatMarks = new Map<string, string>();
-  const snatAddrs = new Map<string, string>();
-  for (const f of host.floatingIps ?? []) {
-    if (!f.local.length) continue;
-    const name = fipChain(f.uuid);
-    chains.set(name, fipRules(f.local.map((b) => b.address), [...f.remote.values()].reduce((a, b) => a + b, 0), host.underlayIp !== undefined));
-    // Where the floating IP is routed: its network's table and those it is leaked into, unless that network has the address itself (as routing decides).
-    const holders = [f.network, ...host.leaks.filter((l) => l.peer === f.network && !ownAddresses(l.network).has(f.address)).map((l) => l.network)];
-    for (const n of holders) fipDnat.set(`${mark(n)} . ${f.address}`, `jump ${name}`);
-    for (const b of f.local) fipMarks.set(`${f.address} . ${b.address}`, mark(b.port.network));
-    if (f.backends === 1) {
-      const port = f.local[0]!.port;
-      const ifname = ifKey(port.hostIf);
-      snatPorts.set(ifname, '');
-      // Its own network and those leaked into it take precedence (a network's SNAT does not).
-      const own = [port.network, ...host.leaks.filter((l) => l.network === port.network).map((l) => l.peer)];
-      for (const n of own) for (const cidr of byUuid.get(n)?.subnets ?? []) snatLocal.set(`${ifname} . ${cidr}`, '');
-      snatMarks.set(ifname, mark(f.network));
-      snatAddrs.set(`${ifname} . ${mark(f.network)}`, f.address);
-    }
-  }
-  const outside = new Map<string, string>();
-  const publicMarks = new Map<string, string>();
-  const masqMarks = new Map<string, string>();
-  if (host.gateway) {
-    outside.set(ifKey(host.gateway.interface), '');
-    for (const n of host.networks) {
-      if (n.external) for (const cidr of n.subnets) publicMarks.set(cidr, String(markOf(n.table)));
-      if (n.snat) masqMarks.set(String(markOf(n.table)), '');
-    }
-  }
-  return [
-    [FIP_DNAT, fipDnat],
-    [FIP_MARKS, fipMarks],
-    [SNAT_PORTS, snatPorts],
-    [SNAT_LOCAL, snatLocal],
-    [SNAT_MARKS, snatMarks],
-    [SNAT_ADDRS, snatAddrs],
-    [OUTSIDE, outside],
-    [OUTSIDE_ROUTE, new Map(outside)],
-    [PUBLIC_MARKS, publicMarks],
-    [MASQ_MARKS, masqMarks],
-  ];
-}
-
-export const FIP_CHAIN_PREFIX = 'fip_';
-const fipChain = (uuid: string) => `${FIP_CHAIN_PREFIX}${uuid.replace(/-/g, '').slice(0, 12)}`;
-
-/**
- * A floating IP's choice among its back ends here (addresses), `remote` more being on other
- * hosts: a hash of the connection's 5-tuple, pinned by conntrack. What arrives from the
- * overlay was already sent to this host by the sender's choice: local back ends only.
- */
-export function fipRules(local: string[], remote: number, overlay: boolean): string[] {
-  const hash = 'jhash ip saddr . ip daddr . meta l4proto . th sport . th dport';
-  const choose = (n: number) => `dnat ip to ${hash} mod ${n} map { ${local.map((a, i) => `${i} : ${a}`).join(', ')} }`;
-  if (remote <= 0) return [choose(local.length)];
-  // Hash values past the local back ends find no element: the rule ends and routing takes the packet elsewhere.
-  return [...(overlay ? [`iifname "${VXLAN_DEV}" ${choose(local.length)}`] : []), choose(local.length + remote)];
 }
 
 /** A verdict map standing for a block of rules (see aclChain). */
