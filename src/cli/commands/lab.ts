@@ -49,7 +49,7 @@ export function labCommands(program: Command): void {
     }
     const status = await labStatus(state.name);
     if (ctx.output === 'json') return emit('json', status, [], []);
-    console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'} on a bridge in ${state.fabricNetns}, API on ${status.api}, analytics on ${status.analytics}`);
+    console.log(`lab ${state.name} is up: ${state.hosts.length} host${state.hosts.length === 1 ? '' : 's'}${state.gateway ? `, gateway ${state.gateway.name} with the outside (${state.gateway.outsideNetns})` : ''} on a bridge in ${state.fabricNetns}, API on ${status.api}, analytics on ${status.analytics}`);
     printHosts(status);
     const n = nameFlag(state.name);
     if (opts.demo) {
