@@ -69,8 +69,9 @@ export function decodeFrame(data: Uint8Array, maxCount: number): { first: number
   if (data[0] !== 0x43 || data[1] !== 0x46) throw new FrameError('frame: not a flow frame (magic)');
   if (data[2] !== FRAME_VERSION) throw new FrameError(`frame: version ${data[2]} not supported (${FRAME_VERSION})`);
   if (data[3] !== KIND_BATCH) throw new FrameError(`frame: unknown kind ${data[3]}`);
-  // Columns are read in place: an unaligned buffer (ws may hand one out of a pool) is copied once.
-  const bytes = data.byteOffset % 8 === 0 ? data : data.slice();
+  // Columns are read in place: an unaligned buffer (ws may hand one out of a pool) is copied
+  // once (into a new Uint8Array: a Buffer's slice() would be a view).
+  const bytes = data.byteOffset % 8 === 0 ? data : new Uint8Array(data);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const count = view.getUint32(4, true);
   const first = view.getFloat64(8, true);

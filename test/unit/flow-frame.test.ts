@@ -56,7 +56,7 @@ test('a frame decodes to exactly the samples encoded: nulls, int64, non-ASCII st
   }
   // The receiver may get the frame at any offset of a larger buffer (ws pools small messages).
   const frame = encodeFrame(7, encodeBatch([odd, ...synthetic(9)]));
-  const shifted = new Uint8Array(frame.length + 3);
+  const shifted = Buffer.alloc(frame.length + 3);
   shifted.set(frame, 3);
   assert.deepEqual(samplesOf(decodeFrame(shifted.subarray(3), MAX_BATCH).batch)[0], odd);
 });
