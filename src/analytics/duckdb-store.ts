@@ -78,6 +78,9 @@ export class DuckFlowStore implements FlowStore {
   private writing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private staged = 0;
+  /** Staged samples after the last maintenance (see maintainIfGrown). */
+  private stagedAtMaintain = 0;
+  private exclusiveWaiting = 0;
   /** The `strings` table: string → code (codes are 0, 1, 2... in order of arrival). */
   private readonly codes = new Map<string, number>();
   private readonly expired = { age: 0, size: 0 };
@@ -150,11 +153,15 @@ export class DuckFlowStore implements FlowStore {
     return this.held.get(source) ?? 0;
   }
 
-  /** One writer at a time: appends waiting meanwhile go together in the next transaction. */
+  /**
+   * One writer at a time: appends waiting meanwhile go together in the next transaction. A
+   * maintenance waiting for its turn goes before the next group (under a steady stream it
+   * would otherwise wait for ever while staging grows).
+   */
   private kick(): void {
-    if (this.writing) return;
+    if (this.writing || this.exclusiveWaiting) return;
     this.writing = (async () => {
-      while (this.pending.length) {
+      while (this.pending.length && !this.exclusiveWaiting) {
         const group = this.pending;
         this.pending = [];
         try {
@@ -162,6 +169,7 @@ export class DuckFlowStore implements FlowStore {
         } catch (e) {
           for (const p of group) p.reject(e as Error);
         }
+        this.maintainIfGrown();
       }
     })().finally(() => {
       this.writing = undefined;
@@ -233,7 +241,12 @@ export class DuckFlowStore implements FlowStore {
 
   /** Runs `fn` between group commits (moves and retention change staging too). */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.writing) await this.writing;
+    this.exclusiveWaiting++;
+    try {
+      while (this.writing) await this.writing;
+    } finally {
+      this.exclusiveWaiting--;
+    }
     let release!: () => void;
     this.writing = new Promise<void>((r) => (release = r));
     try {
@@ -247,10 +260,21 @@ export class DuckFlowStore implements FlowStore {
 
   // ---- moving windows out, retention ---------------------------------------------------
 
+  /**
+   * Fast ingest fills staging between the timer's runs (and a DuckDB file never shrinks):
+   * every PART_ROWS new staged samples, a maintenance is queued behind the writer.
+   */
+  private maintainIfGrown(): void {
+    if (this.opts.autoMaintain === false || this.staged < this.stagedAtMaintain + PART_ROWS) return;
+    this.stagedAtMaintain = this.staged;
+    void this.maintain().catch((e: Error) => console.error(`cirrus collector: store maintenance: ${e.message}`));
+  }
+
   async maintain(now = Date.now()): Promise<void> {
     await this.exclusive(async () => {
       await this.moveDue(now);
       await this.applyRetention(now);
+      this.stagedAtMaintain = this.staged;
     });
   }
 
