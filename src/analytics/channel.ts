@@ -7,14 +7,17 @@
 //
 //   sender → collector: {type:"hello", source, host}
 //   collector → sender: {type:"welcome", held}
-//   sender → collector: {type:"batch", first, count, dict, cols}   (schema.ts FlowBatch; first = seq of row 0)
+//   sender → collector: a binary frame: a batch of samples, first = seq of row 0 (frame.ts)
 //   collector → sender: {type:"ack", held}
+//
+// Control messages are JSON text; batches are binary frames, the only binary messages.
 
-import { type FlowBatch, checkBatch } from './schema.js';
+import { decodeFrame } from './frame.js';
+import type { FlowBatch } from './schema.js';
 
 export const CHANNEL_PATH = '/analytics/agent';
-/** Rows per batch: large enough to amortise, small enough for a frame. */
-export const MAX_BATCH = 4096;
+/** Rows per batch: large enough to amortise, small enough for a frame (~130 bytes a row). */
+export const MAX_BATCH = 16384;
 export const MAX_FRAME = 8 * 1024 * 1024;
 
 export interface Hello {
@@ -26,9 +29,10 @@ export interface Welcome {
   type: 'welcome';
   held: number;
 }
-export interface BatchMessage extends FlowBatch {
+export interface BatchMessage {
   type: 'batch';
   first: number;
+  batch: FlowBatch;
 }
 export interface Ack {
   type: 'ack';
@@ -37,11 +41,12 @@ export interface Ack {
 
 const SOURCE = /^[A-Za-z0-9._:-]{1,128}\/[0-9a-f]{8}$/;
 
-/** A message from a sender; throws with what is wrong. */
-export function parseSenderMessage(text: string): Hello | BatchMessage {
+/** A message from a sender (text: JSON; binary: a batch frame); throws with what is wrong. */
+export function parseSenderMessage(data: Buffer, binary: boolean): Hello | BatchMessage {
+  if (binary) return { type: 'batch', ...decodeFrame(data, MAX_BATCH) };
   let m: unknown;
   try {
-    m = JSON.parse(text);
+    m = JSON.parse(data.toString('utf8'));
   } catch {
     throw new Error('not JSON');
   }
@@ -51,13 +56,6 @@ export function parseSenderMessage(text: string): Hello | BatchMessage {
     if (typeof h.source !== 'string' || !SOURCE.test(h.source)) throw new Error('hello: source must be HOST/8-hex-digits');
     if (typeof h.host !== 'string' || !h.host || h.host.length > 255) throw new Error('hello: host missing');
     return { type, source: h.source, host: h.host };
-  }
-  if (type === 'batch') {
-    const b = m as Partial<BatchMessage>;
-    if (!Number.isSafeInteger(b.first) || b.first! < 1) throw new Error('batch: first must be a sequence number (1 or more)');
-    const why = checkBatch(b, MAX_BATCH);
-    if (why) throw new Error(why);
-    return b as BatchMessage;
   }
   throw new Error(`unknown message type ${JSON.stringify(type)}`);
 }

@@ -1,7 +1,10 @@
-// The embedded flow store: DuckDB. New samples are appended (typed column chunks, one
-// transaction per group of batches, with each sender's sequence number in the same
-// transaction: a resend after a crash is recognised) into a staging table in
-// DATA/staging.duckdb. Each 10-minute window of sample time, once closed (or once it holds a
+// The embedded flow store: DuckDB. New samples are appended (the wire's typed columns copied
+// into 2048-row chunks as they are, one transaction per group of batches, with each sender's
+// sequence number in the same transaction: a resend after a crash is recognised) into a
+// staging table in DATA/staging.duckdb. Its string columns hold codes into the `strings`
+// table (the store's own dictionary, grown in the same transactions: network names, hosts and
+// rule uuids are few), because DuckDB takes integers from JS far faster than strings; the
+// relation queries and window moves read decodes them. Each 10-minute window of sample time, once closed (or once it holds a
 // million samples), is moved into one ZSTD Parquet file, DATA/windows/<start ms>-<n>-<rows>.parquet:
 // ~30 bytes a sample, read column by column with the windows outside a query's range never
 // opened; retention deletes whole files, so space comes back at once. Queries see the
@@ -12,6 +15,7 @@
 // `moved`, then it is renamed; at open, a recorded .tmp is renamed and an unrecorded one
 // deleted.
 
+import duckdb from '@duckdb/node-bindings';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
@@ -24,9 +28,8 @@ import {
   UINTEGER,
   USMALLINT,
   UTINYINT,
-  VARCHAR,
 } from '@duckdb/node-api';
-import { COLUMNS, type Column, type FlowBatch } from './schema.js';
+import { COLUMNS, type Column, type ColumnData, type FlowBatch } from './schema.js';
 import type { FlowStore, Retention, Statement, StoreStats } from './store.js';
 
 export const WINDOW_MS = 10 * 60_000;
@@ -37,9 +40,13 @@ const PART_ROWS = 1_000_000;
 const CHUNK_ROWS = 2048;
 const MAINTAIN_EVERY_MS = 15_000;
 
-const SQL_TYPE: Record<Column['kind'], string> = { string: 'VARCHAR', ip: 'UINTEGER', u8: 'UTINYINT', u16: 'USMALLINT', u32: 'UINTEGER', time: 'BIGINT', count: 'BIGINT' };
-const DUCK_TYPE: Record<Column['kind'], DuckDBType> = { string: VARCHAR, ip: UINTEGER, u8: UTINYINT, u16: USMALLINT, u32: UINTEGER, time: BIGINT, count: BIGINT };
+/** Staged types; strings are codes into `strings`. */
+const SQL_TYPE: Record<Column['kind'], string> = { string: 'UINTEGER', ip: 'UINTEGER', u8: 'UTINYINT', u16: 'USMALLINT', u32: 'UINTEGER', time: 'BIGINT', count: 'BIGINT' };
+const DUCK_TYPE: Record<Column['kind'], DuckDBType> = { string: UINTEGER, ip: UINTEGER, u8: UTINYINT, u16: USMALLINT, u32: UINTEGER, time: BIGINT, count: BIGINT };
 const COLUMN_LIST = COLUMNS.map((c) => c.name).join(', ');
+const STAGING_DDL = COLUMNS.map((c) => `${c.name} ${SQL_TYPE[c.kind]}`).join(', ');
+/** The staging table with its strings decoded: what queries and window moves read. */
+const STAGED = `SELECT ${COLUMNS.map((c) => (c.kind === 'string' ? `_dict.d[${c.name} + 1] AS ${c.name}` : c.name)).join(', ')} FROM staging, (SELECT list(s ORDER BY code) AS d FROM strings) AS _dict`;
 
 interface WindowFile {
   name: string;
@@ -71,6 +78,11 @@ export class DuckFlowStore implements FlowStore {
   private writing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private staged = 0;
+  /** Staged samples after the last maintenance (see maintainIfGrown). */
+  private stagedAtMaintain = 0;
+  private exclusiveWaiting = 0;
+  /** The `strings` table: string → code (codes are 0, 1, 2... in order of arrival). */
+  private readonly codes = new Map<string, number>();
   private readonly expired = { age: 0, size: 0 };
   private closed = false;
 
@@ -85,7 +97,9 @@ export class DuckFlowStore implements FlowStore {
     fs.mkdirSync(path.join(opts.dir, 'windows'), { recursive: true });
     const db = await DuckDBInstance.create(path.join(opts.dir, 'staging.duckdb'));
     const writer = await db.connect();
-    await writer.run(`CREATE TABLE IF NOT EXISTS staging (${COLUMNS.map((c) => `${c.name} ${SQL_TYPE[c.kind]}`).join(', ')})`);
+    await writer.run(`CREATE TABLE IF NOT EXISTS staging (${STAGING_DDL})`);
+    await writer.run('CREATE TABLE IF NOT EXISTS strings (code UINTEGER PRIMARY KEY, s VARCHAR UNIQUE)');
+    await migrateVarcharStaging(writer);
     await writer.run('CREATE TABLE IF NOT EXISTS sources (source VARCHAR PRIMARY KEY, seq BIGINT, seen BIGINT)');
     await writer.run('CREATE TABLE IF NOT EXISTS moved (file VARCHAR)');
     const appender = await writer.createAppender('staging');
@@ -116,6 +130,7 @@ export class DuckFlowStore implements FlowStore {
       .filter((f): f is WindowFile => f !== undefined)
       .sort((a, b) => a.start - b.start || a.name.localeCompare(b.name));
     for (const r of await this.rows(this.writer, 'SELECT source, seq FROM sources')) this.held.set(String(r['source']), Number(r['seq']));
+    for (const r of await this.rows(this.writer, 'SELECT code, s FROM strings')) this.codes.set(String(r['s']), Number(r['code']));
     this.staged = Number((await this.rows(this.writer, 'SELECT count(*) AS n FROM staging'))[0]!['n']);
   }
 
@@ -138,11 +153,15 @@ export class DuckFlowStore implements FlowStore {
     return this.held.get(source) ?? 0;
   }
 
-  /** One writer at a time: appends waiting meanwhile go together in the next transaction. */
+  /**
+   * One writer at a time: appends waiting meanwhile go together in the next transaction. A
+   * maintenance waiting for its turn goes before the next group (under a steady stream it
+   * would otherwise wait for ever while staging grows).
+   */
   private kick(): void {
-    if (this.writing) return;
+    if (this.writing || this.exclusiveWaiting) return;
     this.writing = (async () => {
-      while (this.pending.length) {
+      while (this.pending.length && !this.exclusiveWaiting) {
         const group = this.pending;
         this.pending = [];
         try {
@@ -150,6 +169,7 @@ export class DuckFlowStore implements FlowStore {
         } catch (e) {
           for (const p of group) p.reject(e as Error);
         }
+        this.maintainIfGrown();
       }
     })().finally(() => {
       this.writing = undefined;
@@ -160,6 +180,13 @@ export class DuckFlowStore implements FlowStore {
   private async commitGroup(group: PendingAppend[]): Promise<void> {
     const after = new Map<string, number>();
     const heldOf = (s: string) => after.get(s) ?? this.held.get(s) ?? 0;
+    // Strings first seen in this group: in `strings` only if the transaction commits.
+    const fresh = new Map<string, number>();
+    const codeOf = (s: string) => {
+      let code = this.codes.get(s) ?? fresh.get(s);
+      if (code === undefined) fresh.set(s, (code = this.codes.size + fresh.size));
+      return code;
+    };
     let rows = 0;
     await this.writer.run('BEGIN TRANSACTION');
     try {
@@ -167,11 +194,12 @@ export class DuckFlowStore implements FlowStore {
         const held = heldOf(p.source);
         const skip = Math.max(0, held - p.first + 1);
         if (skip >= p.batch.count) continue;
-        this.appendRows(p.batch, skip);
+        this.appendRows(p.batch, skip, Uint32Array.from(p.batch.dict, codeOf));
         rows += p.batch.count - skip;
         after.set(p.source, p.first + p.batch.count - 1);
       }
       this.appender.flushSync();
+      for (const [str, code] of fresh) await this.writer.run('INSERT INTO strings VALUES ($1, $2)', [code, str]);
       const now = Date.now();
       for (const [source, seq] of after) await this.writer.run('INSERT OR REPLACE INTO sources VALUES ($1, $2, $3)', [source, seq, now]);
       await this.writer.run('COMMIT');
@@ -179,33 +207,33 @@ export class DuckFlowStore implements FlowStore {
       await this.writer.run('ROLLBACK').catch(() => undefined);
       throw e;
     }
+    for (const [str, code] of fresh) this.codes.set(str, code);
     for (const [s, seq] of after) this.held.set(s, seq);
     this.staged += rows;
     for (const p of group) p.resolve(heldOf(p.source));
   }
 
-  private appendRows(batch: FlowBatch, from: number): void {
+  /** Rows `from`.. of a batch into staging, its dict codes mapped through `codes` to the store's. */
+  private appendRows(batch: FlowBatch, from: number, codes: Uint32Array): void {
     const types = COLUMNS.map((c) => DUCK_TYPE[c.kind]);
     for (let start = from; start < batch.count; start += CHUNK_ROWS) {
       const n = Math.min(CHUNK_ROWS, batch.count - start);
       const chunk = DuckDBDataChunk.create(types, n);
       COLUMNS.forEach((c, ci) => {
-        const vector = chunk.getColumnVector(ci);
-        const values = batch.cols[c.name]!;
+        const vector = duckdb.data_chunk_get_vector(chunk.chunk, ci);
+        const col = batch.cols[ci]!;
+        let values = col.values.subarray(start, start + n);
         if (c.kind === 'string') {
-          for (let i = 0; i < n; i++) {
-            const v = values[start + i];
-            vector.setItem(i, v === null || v === undefined ? null : batch.dict[v]!);
-          }
-        } else if (c.kind === 'time' || c.kind === 'count') {
-          for (let i = 0; i < n; i++) {
-            const v = values[start + i];
-            vector.setItem(i, v === null || v === undefined ? null : BigInt(v));
-          }
-        } else {
-          for (let i = 0; i < n; i++) vector.setItem(i, values[start + i] ?? null);
+          const mapped = new Uint32Array(n);
+          for (let i = 0; i < n; i++) mapped[i] = codes[values[i] as number] ?? 0;
+          values = mapped;
         }
-        vector.flush();
+        duckdb.copy_data_to_vector(vector, 0, values.buffer as ArrayBuffer, values.byteOffset, values.byteLength);
+        if (col.valid) {
+          const bits = validityFrom(col, start, n);
+          duckdb.vector_ensure_validity_writable(vector);
+          duckdb.copy_data_to_vector_validity(vector, 0, bits.buffer as ArrayBuffer, bits.byteOffset, bits.byteLength);
+        }
       });
       this.appender.appendDataChunk(chunk);
     }
@@ -213,7 +241,12 @@ export class DuckFlowStore implements FlowStore {
 
   /** Runs `fn` between group commits (moves and retention change staging too). */
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    while (this.writing) await this.writing;
+    this.exclusiveWaiting++;
+    try {
+      while (this.writing) await this.writing;
+    } finally {
+      this.exclusiveWaiting--;
+    }
     let release!: () => void;
     this.writing = new Promise<void>((r) => (release = r));
     try {
@@ -227,10 +260,21 @@ export class DuckFlowStore implements FlowStore {
 
   // ---- moving windows out, retention ---------------------------------------------------
 
+  /**
+   * Fast ingest fills staging between the timer's runs (and a DuckDB file never shrinks):
+   * every PART_ROWS new staged samples, a maintenance is queued behind the writer.
+   */
+  private maintainIfGrown(): void {
+    if (this.opts.autoMaintain === false || this.staged < this.stagedAtMaintain + PART_ROWS) return;
+    this.stagedAtMaintain = this.staged;
+    void this.maintain().catch((e: Error) => console.error(`cirrus collector: store maintenance: ${e.message}`));
+  }
+
   async maintain(now = Date.now()): Promise<void> {
     await this.exclusive(async () => {
       await this.moveDue(now);
       await this.applyRetention(now);
+      this.stagedAtMaintain = this.staged;
     });
   }
 
@@ -253,7 +297,7 @@ export class DuckFlowStore implements FlowStore {
     const final = path.join(this.windowsDir(), name);
     const tmp = `${final}.tmp`;
     // Sorted by where the sample comes from, then time: neighbouring rows repeat their strings and addresses.
-    await this.writer.run(`COPY (SELECT ${COLUMN_LIST} FROM staging WHERE ${range} ORDER BY vrouter, sourcevn, sourceip, t) TO '${tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`);
+    await this.writer.run(`COPY (SELECT ${COLUMN_LIST} FROM (${STAGED}) WHERE ${range} ORDER BY vrouter, sourcevn, sourceip, t) TO '${tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)`);
     await this.writer.run('BEGIN TRANSACTION');
     try {
       await this.writer.run(`DELETE FROM staging WHERE ${range}`);
@@ -307,8 +351,7 @@ export class DuckFlowStore implements FlowStore {
 
   async select(startUs: number, endUs: number, build: (relation: string) => Statement): Promise<Record<string, unknown>[]> {
     const files = this.files.filter((f) => f.start * 1000 <= endUs && (f.start + WINDOW_MS) * 1000 > startUs).map((f) => `'${path.join(this.windowsDir(), f.name)}'`);
-    const staged = `SELECT ${COLUMN_LIST} FROM staging`;
-    const relation = `(${files.length ? `SELECT ${COLUMN_LIST} FROM read_parquet([${files.join(', ')}]) UNION ALL ` : ''}${staged})`;
+    const relation = `(${files.length ? `SELECT ${COLUMN_LIST} FROM read_parquet([${files.join(', ')}]) UNION ALL ` : ''}${STAGED})`;
     const stmt = build(relation);
     const conn = await this.db.connect();
     try {
@@ -343,4 +386,39 @@ function parseFileName(name: string, dir: string): WindowFile | undefined {
   const m = /^(\d+)-(\d+)-(\d+)\.parquet$/.exec(name);
   if (!m) return undefined;
   return { name, start: Number(m[1]), rows: Number(m[3]), bytes: fs.statSync(path.join(dir, name)).size };
+}
+
+/** The validity bits of rows start..start+n of a column, from bit 0 (a copy only when start is not a whole byte). */
+function validityFrom(col: ColumnData, start: number, n: number): Uint8Array {
+  const valid = col.valid!;
+  if (start % 8 === 0) return valid.subarray(start >> 3, (start + n + 7) >> 3);
+  const out = new Uint8Array((n + 7) >> 3);
+  for (let i = 0; i < n; i++) {
+    const j = start + i;
+    if (valid[j >> 3]! & (1 << (j & 7))) out[i >> 3]! |= 1 << (i & 7);
+  }
+  return out;
+}
+
+/**
+ * Stores written before string codes (staging with VARCHAR columns) are converted at open:
+ * their strings become the first codes, in one transaction.
+ */
+async function migrateVarcharStaging(conn: DuckDBConnection): Promise<void> {
+  const r = await conn.runAndReadAll("SELECT data_type FROM information_schema.columns WHERE table_name = 'staging' AND column_name = 'vrouter'");
+  if (r.getRowObjectsJS()[0]?.['data_type'] !== 'VARCHAR') return;
+  const strings = COLUMNS.filter((c) => c.kind === 'string').map((c) => c.name);
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    await conn.run(`INSERT INTO strings SELECT (row_number() OVER (ORDER BY s)) - 1, s FROM (SELECT DISTINCT unnest([${strings.join(', ')}]) AS s FROM staging) WHERE s IS NOT NULL`);
+    await conn.run(`CREATE TABLE staging_codes (${STAGING_DDL})`);
+    const select = COLUMNS.map((c) => (c.kind === 'string' ? `(SELECT code FROM strings WHERE strings.s = staging.${c.name})` : c.name)).join(', ');
+    await conn.run(`INSERT INTO staging_codes SELECT ${select} FROM staging`);
+    await conn.run('DROP TABLE staging');
+    await conn.run('ALTER TABLE staging_codes RENAME TO staging');
+    await conn.run('COMMIT');
+  } catch (e) {
+    await conn.run('ROLLBACK').catch(() => undefined);
+    throw e;
+  }
 }

@@ -148,10 +148,10 @@ export class Collector {
       ws.close(code, why.slice(0, 120));
     };
     const timer = setTimeout(() => close(4000, 'no hello'), HELLO_TIMEOUT_MS);
-    ws.on('message', (data) => {
+    ws.on('message', (data, binary) => {
       let m;
       try {
-        m = parseSenderMessage(String(data));
+        m = parseSenderMessage(data as Buffer, binary);
       } catch (e) {
         return close(4001, (e as Error).message);
       }
@@ -168,7 +168,7 @@ export class Collector {
       if (!source) return close(4002, 'batch: before hello');
       const s = source;
       // Appends are queued in arrival order (the store keeps them in order); acks follow the same order.
-      const stored = this.opts.store.append(s, m.first, m);
+      const stored = this.opts.store.append(s, m.first, m.batch);
       const before = this.opts.store.committed(s);
       chain = chain.then(async () => {
         const was = await before;

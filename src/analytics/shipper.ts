@@ -5,7 +5,8 @@
 
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
-import { type BatchMessage, CHANNEL_PATH, MAX_BATCH, MAX_FRAME, parseCollectorMessage } from './channel.js';
+import { CHANNEL_PATH, MAX_BATCH, MAX_FRAME, parseCollectorMessage } from './channel.js';
+import { encodeFrame } from './frame.js';
 import { type FlowSample, encodeBatch } from './schema.js';
 
 export interface ShipperOptions {
@@ -38,7 +39,9 @@ const RETRY_MAX_MS = 5_000;
 export class FlowShipper {
   /** This run's identity: the collector keeps a sequence number per source. */
   readonly source: string;
-  private readonly buffer: { seq: number; sample: FlowSample }[] = [];
+  /** Unacknowledged samples, numbered contiguously from `bufferSeq` (a dropped sample never gets a number). */
+  private buffer: FlowSample[] = [];
+  private bufferSeq = 1;
   /** Index in `buffer` of the first sample not sent on this connection. */
   private next = 0;
   private seq = 0;
@@ -65,7 +68,8 @@ export class FlowShipper {
   push(samples: readonly FlowSample[]): number {
     const room = Math.max(0, (this.opts.maxBuffered ?? 100_000) - this.buffer.length);
     const take = Math.min(room, samples.length);
-    for (let i = 0; i < take; i++) this.buffer.push({ seq: ++this.seq, sample: samples[i]! });
+    for (let i = 0; i < take; i++) this.buffer.push(samples[i]!);
+    this.seq += take;
     const dropped = samples.length - take;
     this.stats.dropped += dropped;
     this.stats.buffered = this.buffer.length;
@@ -129,10 +133,10 @@ export class FlowShipper {
   private acknowledge(held: number): void {
     if (held <= this.held) return;
     this.held = held;
-    let n = 0;
-    while (n < this.buffer.length && this.buffer[n]!.seq <= held) n++;
-    if (n) {
-      this.buffer.splice(0, n);
+    const n = Math.min(this.buffer.length, held - this.bufferSeq + 1);
+    if (n > 0) {
+      this.buffer = this.buffer.slice(n);
+      this.bufferSeq += n;
       this.next = Math.max(0, this.next - n);
       this.stats.acked += n;
       this.stats.buffered = this.buffer.length;
@@ -146,13 +150,9 @@ export class FlowShipper {
     const ws = this.ws;
     if (!ws || !this.ready || ws.readyState !== WebSocket.OPEN) return;
     while (this.inflight < (this.opts.window ?? 8) && this.next < this.buffer.length) {
-      // Sequence numbers in the buffer are contiguous (a dropped sample never gets one).
-      const slice = this.buffer.slice(this.next, this.next + MAX_BATCH);
-      const first = slice[0]!.seq;
-      const n = slice.length;
-      const batch = encodeBatch(slice.map((e) => e.sample));
-      const msg: BatchMessage = { type: 'batch', first, ...batch };
-      ws.send(JSON.stringify(msg));
+      const first = this.bufferSeq + this.next;
+      const n = Math.min(MAX_BATCH, this.buffer.length - this.next);
+      ws.send(encodeFrame(first, encodeBatch(this.buffer, this.next, this.next + n)));
       if (first + n - 1 <= this.everSent) this.stats.resent += Math.min(n, this.everSent - first + 1);
       this.everSent = Math.max(this.everSent, first + n - 1);
       this.next += n;

@@ -1,12 +1,17 @@
 // The flow channel end to end with the real collector process: samples pushed while the
 // collector runs, while it is killed (SIGKILL, mid-stream) and while it is away all arrive
 // exactly once after it comes back on the same store; a wrong token is refused; the
-// sender's bounded buffer drops and counts what does not fit.
+// sender's bounded buffer drops and counts what does not fit; a malformed frame closes
+// that channel, is counted and stores nothing, and the collector goes on.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import WebSocket from 'ws';
+import { CHANNEL_PATH } from '../../src/analytics/channel.js';
+import { encodeFrame } from '../../src/analytics/frame.js';
+import { COLUMNS, WIDTH, encodeBatch } from '../../src/analytics/schema.js';
 import { FlowShipper } from '../../src/analytics/shipper.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { startCollectorProcess } from '../support/collector.js';
@@ -77,6 +82,43 @@ test('the collector refuses a wrong token; a full sender buffer drops and counts
     assert.equal(shipper.stats.acked, 0);
   } finally {
     shipper.stop();
+    await collector.stop();
+  }
+});
+
+test('a malformed frame closes that channel and is counted; nothing of it is stored; the collector goes on', async () => {
+  const port = await freePort();
+  const collector = await startCollectorProcess(path.join(dir, 'store3'), port, tokenFile);
+  try {
+    const now = Date.now();
+    const frame = encodeFrame(1, encodeBatch(syntheticFlows({ startMs: now - 1000, endMs: now })(100)));
+    // The last row's reverse_packets made negative: the frame is well formed but for that value.
+    const pad8 = (n: number) => (n + 7) & ~7;
+    const after = COLUMNS.slice(COLUMNS.findIndex((c) => c.name === 'reverse_packets') + 1);
+    const tail = after.reduce((n, c) => n + (c.nullable ? pad8(13) : 0) + pad8(100 * WIDTH[c.kind]), 0);
+    new DataView(frame.buffer).setBigInt64(frame.length - tail - 8, -1n, true);
+    const ws = new WebSocket(`${collector.url.replace('http', 'ws')}${CHANNEL_PATH}`, { headers: { authorization: 'Bearer sesame' } });
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+    await new Promise((resolve) => ws.on('open', resolve));
+    ws.send(JSON.stringify({ type: 'hello', source: 'h3/0000000c', host: 'h3' }));
+    ws.send(frame);
+    const { code, reason } = await closed;
+    assert.equal(code, 4001);
+    assert.match(reason, /^frame: column reverse_packets row 99: not an integer/);
+    const metrics = (await call(collector.url, 'GET', '/metrics')).text;
+    assert.match(metrics, /cirrus_collector_rejected_total\{reason="frame"\} 1/);
+    assert.match(metrics, /cirrus_collector_samples_total 0/);
+    // A good sender is served as before.
+    const shipper = new FlowShipper({ url: collector.url.replace('http', 'ws'), token: 'sesame', host: 'h4' });
+    shipper.start();
+    try {
+      shipper.push(syntheticFlows({ startMs: now - 1000, endMs: now })(100).map((s) => ({ ...s, packets: 1 })));
+      await shipper.drained();
+      assert.deepEqual(await stored(collector.url), { flows: 100, samples: 100 });
+    } finally {
+      shipper.stop();
+    }
+  } finally {
     await collector.stop();
   }
 });

@@ -1,13 +1,15 @@
 // The DuckDB flow store: a resend is stored once, closed windows move to Parquet and
 // survive a reopen, a move interrupted by a crash is finished or undone, and retention
-// by age and by size deletes the oldest data.
+// by age and by size deletes the oldest data; a store from before string codes (VARCHAR
+// staging) is migrated at open.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckFlowStore, WINDOW_MS } from '../../src/analytics/duckdb-store.js';
-import { encodeBatch } from '../../src/analytics/schema.js';
+import { COLUMNS, encodeBatch } from '../../src/analytics/schema.js';
 import { syntheticFlows } from '../support/flows.js';
 import { tempDataDir } from '../support/server.js';
 
@@ -93,4 +95,61 @@ test('retention: by age the windows and staged samples past it go; by size the o
   assert.equal(s.expired.size, full.records - s.records);
   assert.equal(await count(small), s.records);
   await small.close();
+});
+
+test('a store whose staging holds VARCHAR strings (before codes) is migrated at open: same rows, same strings, appends go on', async () => {
+  const dir = tempDataDir();
+  dirs.push(dir);
+  const old = samples(500, 1, 5);
+  // The layout the store had: strings as VARCHAR in staging, the sources table beside it.
+  const db = await DuckDBInstance.create(path.join(dir, 'staging.duckdb'));
+  const conn = await db.connect();
+  const sqlType = { string: 'VARCHAR', ip: 'UINTEGER', u8: 'UTINYINT', u16: 'USMALLINT', u32: 'UINTEGER', time: 'BIGINT', count: 'BIGINT' } as const;
+  await conn.run(`CREATE TABLE staging (${COLUMNS.map((c) => `${c.name} ${sqlType[c.kind]}`).join(', ')})`);
+  await conn.run('CREATE TABLE sources (source VARCHAR PRIMARY KEY, seq BIGINT, seen BIGINT)');
+  await conn.run(`INSERT INTO sources VALUES ('h1/0000000a', 500, ${Date.now()})`);
+  const appender = await conn.createAppender('staging');
+  for (const s of old) {
+    for (const c of COLUMNS) {
+      const v = s[c.name as keyof typeof s];
+      if (v === null) appender.appendNull();
+      else if (c.kind === 'string') appender.appendVarchar(v as string);
+      else if (c.kind === 'time' || c.kind === 'count') appender.appendBigInt(BigInt(v));
+      else appender.appendUInteger(v as number);
+    }
+    appender.endRow();
+  }
+  appender.closeSync();
+  conn.closeSync();
+  db.closeSync();
+
+  const perHost = async (store: DuckFlowStore) =>
+    (await store.select(0, Number.MAX_SAFE_INTEGER, (rel) => ({ sql: `SELECT vrouter, sourcevn, action, count(*)::INTEGER AS n, count(nw_ace_uuid)::INTEGER AS ace FROM ${rel} GROUP BY ALL ORDER BY ALL`, params: [] }))).map((r) => JSON.stringify(r));
+  const expected = (list: typeof old) => {
+    const m = new Map<string, { n: number; ace: number }>();
+    for (const s of list) {
+      const k = JSON.stringify([s.vrouter, s.sourcevn, s.action]);
+      const e = m.get(k) ?? { n: 0, ace: 0 };
+      e.n++;
+      if (s.nw_ace_uuid !== null) e.ace++;
+      m.set(k, e);
+    }
+    return [...m].map(([k, e]) => {
+      const [vrouter, sourcevn, action] = JSON.parse(k) as string[];
+      return { vrouter, sourcevn, action, ...e };
+    });
+  };
+  const sortRows = (rows: object[]) => rows.map((r) => JSON.stringify(r)).sort();
+  let store = await open(dir);
+  assert.equal(await store.committed('h1/0000000a'), 500, 'the sequence is kept');
+  assert.deepEqual((await perHost(store)).sort(), sortRows(expected(old)));
+  const more = samples(300, 1, 6);
+  assert.equal(await store.append('h1/0000000a', 501, encodeBatch(more)), 800);
+  await store.close();
+  store = await open(dir);
+  assert.deepEqual((await perHost(store)).sort(), sortRows(expected([...old, ...more])), 'old and new strings share the codes, across a reopen');
+  await store.maintain(NOW + 61_000);
+  assert.deepEqual((await perHost(store)).sort(), sortRows(expected([...old, ...more])), 'and read back from Parquet');
+  assert.equal((await store.stats()).staged, 0);
+  await store.close();
 });
