@@ -37,11 +37,11 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { run } from '../src/agent/dataplane/kernel.js';
 import { pollUntil } from '../src/util/poll.js';
 import { CIRRUS, freePort } from '../test/support/server.js';
 import { flagNumber, flagSet } from './support/flags.js';
 import { cleanupOnSignals, labDown, must } from './support/exec.js';
+import { CONN_PORT, connRate, iperf2 } from './support/measure.js';
 import { startIn, stop, stopAll } from './support/netns-children.js';
 import { JsonClient, expectOk } from './support/http.js';
 import { now } from './support/probes.js';
@@ -73,8 +73,6 @@ const BACKENDS = [
 const FIP = '10.96.0.10';
 const NETWORKS = [['blue', '10.62.0.0/24'], ['red', '10.61.0.0/24'], ['svc', '10.96.0.0/24']] as const;
 const PROJECT = ['default-domain', 'admin'];
-const IPERF_PORT = 5001;
-const CONN_PORT = 5300;
 const WHO_PORT = 5400;
 
 const msSince = (t0: bigint, t: bigint = now()): number => Number(t - t0) / 1e6;
@@ -152,39 +150,13 @@ interface Sample {
   connErrors: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** iperf 2's CSV lines (one per stream, no sum line): the streams' rates added up, in Gbit/s. */
-async function iperf(ip: string, streams: number): Promise<number> {
-  for (let attempt = 0; ; attempt++) {
-    const r = await run('ip', ['netns', 'exec', CLIENT.name, 'iperf', '-c', ip, '-p', String(IPERF_PORT), '-t', String(SECONDS), '-P', String(streams), '-y', 'C']);
-    const lines = r.stdout.trim().split('\n').filter((l) => l.split(',').length === 9);
-    if (r.code === 0 && lines.length === streams) return lines.reduce((s, l) => s + Number(l.split(',')[8]), 0) / 1e9;
-    if (attempt >= 5) throw new Error(`iperf -c ${ip} -P ${streams}: ${r.stdout.slice(0, 300)} ${r.stderr.trim()}`);
-    await sleep(300);
-  }
-}
-
-interface ConnResult {
-  connections: number;
-  errors: number;
-  rate: number;
-  p50_us: number;
-  p99_us: number;
-}
-
-async function connRate(ip: string, concurrency: number): Promise<ConnResult> {
-  const r = await run('ip', ['netns', 'exec', CLIENT.name, 'python3', CONNRATE, 'client', ip, String(CONN_PORT), String(CONN_SECONDS), String(concurrency)]);
-  if (r.code !== 0) throw new Error(`connrate client: ${r.stderr.trim()}`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as ConnResult;
-}
 
 async function measure(t: Target): Promise<Sample> {
-  const g1 = await iperf(t.ip, 1);
-  const g4 = await iperf(t.ip, 4);
-  const seq = await connRate(t.ip, 1);
-  const conc = await connRate(t.ip, CONCURRENCY);
-  return { gbps1: g1, gbps4: g4, connSeq: seq.rate, connConc: conc.rate, connP50Us: seq.p50_us, connP99Us: seq.p99_us, connErrors: seq.errors + conc.errors };
+  const g1 = await iperf2(CLIENT.name, t.ip, 1, SECONDS);
+  const g4 = await iperf2(CLIENT.name, t.ip, 4, SECONDS);
+  const seq = await connRate(CLIENT.name, t.ip, CONN_SECONDS, 1);
+  const conc = await connRate(CLIENT.name, t.ip, CONN_SECONDS, CONCURRENCY);
+  return { gbps1: g1.gbps, gbps4: g4.gbps, connSeq: seq.rate, connConc: conc.rate, connP50Us: seq.p50Us, connP99Us: seq.p99Us, connErrors: seq.errors + conc.errors };
 }
 
 interface Failover {
@@ -288,7 +260,7 @@ async function main(): Promise<void> {
     const vmis = Object.fromEntries(await Promise.all(BACKENDS.map(async (b) => [b.key, await uuidOf('virtual-machine-interface', [...PROJECT, `${b.name}-eth0`])] as const)));
 
     for (const b of BACKENDS) {
-      await startIn(b.name, ['iperf', '-s', '-B', b.ip, '-p', String(IPERF_PORT)], false);
+      await startIn(b.name, ['iperf', '-s', '-B', b.ip], false);
       await startIn(b.name, ['python3', CONNRATE, 'server', b.ip, String(CONN_PORT), '2'], true);
       await startIn(b.name, ['python3', PROBER, 'serve', b.ip, String(WHO_PORT), b.key], true);
     }

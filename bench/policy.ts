@@ -61,6 +61,7 @@ import { agentLog, hostNetns } from '../src/lab/layout.js';
 import { CIRRUS, freePort } from '../test/support/server.js';
 import { flagNumber, flagSet, flagString } from './support/flags.js';
 import { cleanupOnSignals, labDown, must } from './support/exec.js';
+import { CONN_PORT, connRate, iperf3 } from './support/measure.js';
 import { startIn, stop, stopAll } from './support/netns-children.js';
 import { JsonClient, expectOk } from './support/http.js';
 import * as pol from './support/policies.js';
@@ -91,7 +92,6 @@ const SCRATCH = `${lab}-scratch`; // for timing nft by hand; deleted right after
 const SUBNET = '10.10.0.0/24';
 const CLIENT_IP = '10.10.0.11';
 const SERVER_IP = '10.10.0.12';
-const CONN_PORT = 5300;
 const PROBE_PORT = 7000;
 const PROJECT = ['default-domain', 'admin'];
 
@@ -287,32 +287,6 @@ interface Sample {
   chainPacketsPerConn: Record<string, number>;
 }
 
-async function iperf(): Promise<{ gbps: number; retr: number }> {
-  for (let attempt = 0; ; attempt++) {
-    const r = await run('ip', ['netns', 'exec', CLIENT, 'iperf3', '-c', SERVER_IP, '-t', String(SECONDS), '-J']);
-    if (r.code === 0) {
-      const d = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number }; sum_sent: { retransmits?: number } } };
-      return { gbps: d.end.sum_received.bits_per_second / 1e9, retr: d.end.sum_sent.retransmits ?? 0 };
-    }
-    if (attempt >= 10) throw new Error(`iperf3 in ${CLIENT}: ${r.stdout.slice(0, 300)} ${r.stderr.trim()}`);
-    await sleep(300);
-  }
-}
-
-interface ConnResult {
-  connections: number;
-  errors: number;
-  rate: number;
-  p50_us: number;
-  p99_us: number;
-}
-
-async function connRate(concurrency: number): Promise<ConnResult> {
-  const r = await run('ip', ['netns', 'exec', CLIENT, 'python3', CONNRATE, 'client', SERVER_IP, String(CONN_PORT), String(CONN_SECONDS), String(concurrency)]);
-  if (r.code !== 0) throw new Error(`connrate client: ${r.stderr.trim()}`);
-  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as ConnResult;
-}
-
 /** Red's four policy chains (host, chain): the two on the path first, then the server's out and the client's in. */
 const ALL_CHAINS = (): [string, string][] => [...PATH_CHAINS(), ['h2', `pol_out_${redId}`], ['h1', `pol_in_${redId}`]];
 
@@ -328,20 +302,20 @@ async function chainPackets(): Promise<Record<string, number>> {
 
 async function measure(): Promise<Sample> {
   await must('ip', ['netns', 'exec', CLIENT, 'ping', '-c', '3', '-i', '0.2', '-W', '1', SERVER_IP]);
-  const t = await iperf();
+  const t = await iperf3(CLIENT, SERVER_IP, 1, SECONDS);
   const before = await chainPackets();
-  const seq = await connRate(1);
-  const conc = await connRate(CONCURRENCY);
+  const seq = await connRate(CLIENT, SERVER_IP, CONN_SECONDS, 1);
+  const conc = await connRate(CLIENT, SERVER_IP, CONN_SECONDS, CONCURRENCY);
   const after = await chainPackets();
   const conns = seq.connections + conc.connections;
   const evals = Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(((after[k]! - (before[k] ?? 0)) / conns) * 1000) / 1000]));
   return {
     gbps: t.gbps,
-    retr: t.retr,
+    retr: t.retransmits,
     connSeq: seq.rate,
     connConc: conc.rate,
-    connP50Us: seq.p50_us,
-    connP99Us: seq.p99_us,
+    connP50Us: seq.p50Us,
+    connP99Us: seq.p99Us,
     connErrors: seq.errors + conc.errors,
     chainPacketsPerConn: evals,
   };

@@ -113,6 +113,8 @@ export async function pingRtts(client: string, serverIp: string, count: number, 
 }
 
 export interface ConnRate {
+  /** Connections made in the run. */
+  connections: number;
   rate: number;
   errors: number;
   p50Us: number;
@@ -123,6 +125,6 @@ export interface ConnRate {
 export async function connRate(client: string, serverIp: string, seconds: number, concurrency: number): Promise<ConnRate> {
   const r = await run('ip', ['netns', 'exec', client, 'python3', CONNRATE, 'client', serverIp, String(CONN_PORT), String(seconds), String(concurrency)]);
   if (r.code !== 0) throw new Error(`connrate client in ${client}: ${r.stderr.trim()}`);
-  const d = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { rate: number; errors: number; p50_us: number; p99_us: number };
-  return { rate: d.rate, errors: d.errors, p50Us: d.p50_us, p99Us: d.p99_us };
+  const d = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { connections: number; rate: number; errors: number; p50_us: number; p99_us: number };
+  return { connections: d.connections, rate: d.rate, errors: d.errors, p50Us: d.p50_us, p99Us: d.p99_us };
 }
