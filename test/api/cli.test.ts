@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { CIRRUS, type RunningServer, startServer } from '../support/server.js';
+import { CIRRUS, type RunningServer, runCli, startServer } from '../support/server.js';
 
 const run = promisify(execFile);
 let srv: RunningServer;
@@ -15,15 +15,7 @@ before(async () => {
 });
 after(async () => srv?.cleanup());
 
-async function cirrus(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CIRRUS, ...args], { env: { ...process.env, CIRRUS_API: srv.url } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cirrus = (...args: string[]) => runCli(srv.url, ...args);
 
 test('network, policy and port verbs', async () => {
   const red = await cirrus('network', 'create', 'red', '--subnet', '192.168.10.0/24');

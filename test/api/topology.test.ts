@@ -4,15 +4,12 @@
 // files are never touched, a failure midway is completed by a re-run.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
-import { CIRRUS, type RunningServer, call, startServer } from '../support/server.js';
+import { type RunningServer, call, runCli, startServer } from '../support/server.js';
 
-const run = promisify(execFile);
 let srv: RunningServer;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cirrus-topology-'));
 
@@ -26,15 +23,7 @@ after(async () => {
 
 type Json = Record<string, any>;
 
-async function cirrus(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CIRRUS, ...args], { env: { ...process.env, CIRRUS_API: srv.url } });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cirrus = (...args: string[]) => runCli(srv.url, ...args);
 
 /** Writes `text` as FILE and runs `cirrus -o json VERB -f FILE ...`; returns the plan as "action kind name" lines. */
 async function topo(verb: 'apply' | 'delete', file: string, text: string | undefined, ...extra: string[]): Promise<{ steps: string[]; made: number }> {
