@@ -10,6 +10,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { AUTO_VNI_BASE } from '../../src/agent/dataplane/names.js';
 import { pollUntil } from '../../src/util/poll.js';
 import { TestLab } from '../support/lab.js';
 
@@ -177,6 +178,24 @@ test('nothing else of the overlay is reachable from the outside', async () => {
   assert.equal(await hello(OUTSIDE, '10.61.0.11', 8080), undefined, "a workload's own address");
   assert.equal(await hello(OUTSIDE, '10.61.0.12', 8080), undefined, 'a workload without a floating IP');
   await assert.rejects(inNs(OUTSIDE, 'ping', '-c', '1', '-W', '1', '10.254.0.1'), 'the underlay behind the gateway');
+});
+
+test('a tunnel packet from the outside to the gateway is dropped, not decapsulated into the overlay', async () => {
+  const gw = `${LAB}-gw`;
+  const rx = async () => (JSON.parse((await inNs(gw, 'ip', '-j', '-s', 'link', 'show', 'cvx')).stdout) as { stats64: { rx: { packets: number } } }[])[0]!.stats64.rx.packets;
+  const dropped = async () => {
+    const chain = JSON.parse((await inNs(gw, 'nft', '-j', 'list', 'chain', 'ip', 'cirrus', 'pre')).stdout) as { nftables: { rule?: { comment?: string; expr: { counter?: { packets: number } }[] } }[] };
+    const rule = chain.nftables.find((x) => x.rule?.comment === 'tunnel from outside')!.rule!;
+    return rule.expr.find((e) => e.counter)!.counter!.packets;
+  };
+  const pub = await api<{ 'virtual-network': { virtual_network_network_id: number } }>('GET', `/virtual-network/${(await api<{ uuid: string }>('POST', '/fqname-to-id', { type: 'virtual-network', fq_name: ['default-domain', 'admin', 'pub'] })).uuid}`);
+  const vni = AUTO_VNI_BASE + pub['virtual-network'].virtual_network_network_id;
+  const [rx0, dropped0] = [await rx(), await dropped()];
+  // 20 VXLAN packets carrying a UDP datagram to the floating IP, sent straight to the gateway's outside address.
+  const scapy = `from scapy.all import *; send(IP(dst='192.0.2.2')/UDP(sport=40000, dport=4789)/VXLAN(vni=${vni}, flags=0x08)/Ether()/IP(src='198.51.100.7', dst='203.0.113.11')/UDP(dport=8080)/b'x', count=20, verbose=0)`;
+  await inNs(OUTSIDE, '/usr/bin/python3', '-c', scapy); // Debian's python3-scapy
+  await pollUntil('20 tunnel packets dropped on the gateway', async () => ((await dropped()) - dropped0 >= 20 ? true : undefined), { timeoutMs: 5_000, intervalMs: 50 });
+  assert.equal((await rx()) - rx0, 0, "the gateway's tunnel device received none of them");
 });
 
 test('an ECMP floating IP over 3 hosts: 300 new connections from another network spread, 20-47% each', async () => {

@@ -69,6 +69,11 @@ test('one network on three hosts: ping and TCP over the overlay, both ways', asy
   assert.match(xml, /<type type="string">tunnel<\/type>/);
   assert.match(xml, /<dip type="string">10\.254\.0\.2<\/dip>/);
   await pollUntil('TCP r1 -> r2', async () => ((await tcp('r1', '10.10.0.4')) === W('r2') ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 });
+  // Tunnel packets are not tracked (only the connections inside them are): no conntrack entry for the VXLAN port on either host.
+  for (const h of ['h1', 'h2']) {
+    const { stdout } = await cirrus('lab', 'exec', h, '--name', LAB, '--', 'conntrack', '-L', '-p', 'udp', '--dport', '4789');
+    assert.equal(stdout.trim(), '', `${h} tracks tunnel packets`);
+  }
 });
 
 test('the same subnet in two networks spanning the same hosts: each reaches its own peer', async () => {

@@ -7,9 +7,10 @@
 //         (anti-spoofing; allowed_address_pairs count as its own; 0.0.0.0 only for DHCP);
 //         marks a workload's packets with its network's table (by ingress interface); marks a
 //         VXLAN packet for this host with the network of its VNI (the decapsulated packet
-//         keeps the mark); sets the conntrack zone from the mark.
-//   local_out (output, raw): the zone of the host's own marked packets (replies from service
-//         addresses, tunnel packets).
+//         keeps the mark) and leaves it untracked (tunnel packets from the gateway's outside
+//         interface are dropped); sets the conntrack zone from the mark.
+//   local_out (output, raw): tunnel packets untracked; the zone of the host's own marked
+//         packets (replies from service addresses).
 //   stateful (forward, filter): established and related pass, invalid drop; a new
 //         connection from a workload goes through its network's `pol_out_<id>` chain and
 //         its security groups' `sg_out_<k>`, one to a workload through `pol_in_<id>` and
@@ -100,7 +101,7 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
   },
 };
 
-const LAYOUT = 'layout_5';
+const LAYOUT = 'layout_6';
 const SPOOFED = 'counter drop comment "spoofed source"';
 
 /** Base chains (and fixed regular ones) by family: their presence tells the current layout from another. */
@@ -114,12 +115,17 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
       `iifname @${GUARDED} ip saddr 0.0.0.0 udp dport != 67 ${SPOOFED};`,
       `meta mark set iifname map @${PORT_MARKS};`,
       `fib daddr type local udp dport ${VXLAN_PORT} meta mark set @th,96,24 map @${VNI_MARKS};`,
+      // The overlay is never entered from outside; tunnel packets need no connection state
+      // (the decapsulated packet is tracked): without this, every inner flow would cost a
+      // second conntrack entry (its own outer source port) on both hosts.
+      `iifname @${OUTSIDE} fib daddr type local udp dport ${VXLAN_PORT} counter drop comment "tunnel from outside";`,
+      `fib daddr type local udp dport ${VXLAN_PORT} notrack accept;`,
       `iifname @${OUTSIDE} meta mark set ip daddr map @${PUBLIC_MARKS};`,
       // Masqueraded to the outside: the reply comes back unmarked, so the zone is the original direction's only.
       `meta mark @${MASQ_MARKS} fib daddr . mark oifname @${OUTSIDE_ROUTE} ct original zone set meta mark map @${MARK_ZONES};`,
       `ct zone set meta mark map @${MARK_ZONES};`,
     ].join(' '),
-    local_out: `type filter hook output priority raw; policy accept; ct zone set meta mark map @${MARK_ZONES};`,
+    local_out: `type filter hook output priority raw; policy accept; udp dport ${VXLAN_PORT} notrack accept; ct zone set meta mark map @${MARK_ZONES};`,
     stateful: [
       'type filter hook forward priority filter; policy accept;',
       'ct state established,related accept; ct state invalid drop;',
