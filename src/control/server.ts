@@ -19,6 +19,7 @@ import { bearerMatches } from './auth.js';
 import { type ControlMessage, type Hello, PROTOCOL_PATH, encodeControlMessage, parseHello, parsePorts } from './protocol.js';
 import { bindingHost } from './interfaces.js';
 import { type Delta, RoutingEngine } from './routing.js';
+import { DelayedWithdrawals } from './withdrawals.js';
 
 export interface ControlOptions {
   /** Config API: http://HOST:PORT or unix:/PATH. */
@@ -40,6 +41,8 @@ interface Session {
   seq: number;
   since: string;
   remote: string;
+  /** Forwarding state the host stops needing, withdrawn a moment later (withdrawals.ts). */
+  withdrawals: DelayedWithdrawals;
 }
 
 /** An agent that does not say hello in this time is dropped. */
@@ -151,7 +154,7 @@ export class ControlNode {
         ws.close(4001, (e as Error).message.slice(0, 120));
         return;
       }
-      const session: Session = { ws, host: hello.host, hello, seq: 0, since: new Date().toISOString(), remote };
+      const session: Session = { ws, host: hello.host, hello, seq: 0, since: new Date().toISOString(), remote, withdrawals: new DelayedWithdrawals((del) => this.delta(session, { set: [], del })) };
       let set = this.sessions.get(hello.host);
       if (!set) this.sessions.set(hello.host, (set = new Set()));
       set.add(session);
@@ -173,6 +176,7 @@ export class ControlNode {
   private drop(s: Session): void {
     const set = this.sessions.get(s.host);
     if (!set?.delete(s)) return;
+    s.withdrawals.clear();
     this.m.agents.dec();
     if (!set.size) {
       this.sessions.delete(s.host);
@@ -182,6 +186,7 @@ export class ControlNode {
 
   private sync(s: Session): void {
     s.seq = 0;
+    s.withdrawals.clear();
     this.send(s, { type: 'sync', seq: 0, node: this.opts.name, entries: this.engine!.entries(s.host) });
     this.m.syncs.inc();
   }
@@ -247,11 +252,13 @@ export class ControlNode {
 
   private fanOut(deltas: Map<string, Delta>): void {
     for (const [host, d] of deltas) {
-      for (const s of this.sessions.get(host) ?? []) {
-        this.send(s, { type: 'delta', seq: ++s.seq, set: d.set, del: d.del });
-        this.m.deltas.inc();
-      }
+      for (const s of this.sessions.get(host) ?? []) s.withdrawals.deliver(d, (now) => this.delta(s, now));
     }
+  }
+
+  private delta(s: Session, d: Delta): void {
+    this.send(s, { type: 'delta', seq: ++s.seq, set: d.set, del: d.del });
+    this.m.deltas.inc();
   }
 
   /** Records (or corrects) the agent's virtual-router, whose address is the host's tunnel endpoint. */

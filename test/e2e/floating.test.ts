@@ -129,6 +129,9 @@ const fipUuid = async (address: string) => {
   const list = await api<{ 'floating-ips': { 'floating-ip': { uuid: string; floating_ip_address: string } }[] }>('GET', '/floating-ips?detail=True');
   return list['floating-ips'].find((f) => f['floating-ip'].floating_ip_address === address)!['floating-ip'].uuid;
 };
+/** The networks a host's agent has (TF's VRF introspect). */
+const vrfs = async (host: string) =>
+  (JSON.parse((await inNs(`${LAB}-${host}`, 'curl', '-s', '127.0.0.1:8085/vrfs')).stdout) as { vrfs: { name: string }[] }).vrfs.map((v) => v.name);
 const backend = (op: 'ADD' | 'DELETE', fip: string, vmi: string) =>
   api('POST', '/ref-update', { type: 'floating-ip', uuid: fip, 'ref-type': 'virtual-machine-interface', 'ref-uuid': vmi, operation: op });
 
@@ -224,6 +227,8 @@ test('long-lived connections stay on their back end as back ends are added and r
   assert.equal(await holder.ready(), 'ready');
   const first = await holder.ask();
   assert.ok(first.every((b) => b !== '-'), `all 20 answer: ${first.join(' ')}`);
+  assert.ok(first.includes(W('r1')), `some of the 20 connections are on r1: ${first.join(' ')}`);
+  assert.ok((await vrfs('h3')).some((v) => v.endsWith(':svc')), 'h3 has a back end of svc');
   const fip = await fipUuid('10.96.0.10');
   // A fourth back end (on h1, beside r1): no existing connection moves.
   await backend('ADD', fip, await vmiOf('r4'));
@@ -240,6 +245,19 @@ test('long-lived connections stay on their back end as back ends are added and r
     else assert.equal(after[i], first[i], `connection ${i} stays on ${first[i]}`);
   }
   console.log(`# r3 removed: no new connection chooses it after ${failover} ms (30 connections per probe)`);
+  // h3 had no other back end: after forwarding to the others for a moment (make before break), it forgets svc.
+  await pollUntil('h3 forgets svc', async () => ((await vrfs('h3')).some((v) => v.endsWith(':svc')) ? undefined : true), { timeoutMs: 15_000, intervalMs: 200 });
+  // r1 goes while h1 keeps r4: r1's connections end (their translations are forgotten), the others stay.
+  await backend('DELETE', fip, await vmiOf('r1'));
+  await pollUntil('r1 no longer chosen', async () => ((await spread(W('c2'), '10.96.0.10', 8080, 30)).get(W('r1')) ? undefined : true), { timeoutMs: 20_000, intervalMs: 50 });
+  const asked = Date.now();
+  const last = await holder.ask();
+  // Reset (their next packet finds no translation and reaches another back end), not left to time out (2 s each).
+  assert.ok(Date.now() - asked < 2_000, `r1's connections end at once: asking took ${Date.now() - asked} ms`);
+  for (let i = 0; i < first.length; i++) {
+    if (first[i] === W('r1') || first[i] === W('r3')) assert.equal(last[i], '-', `connection ${i} was on a removed back end`);
+    else assert.equal(last[i], first[i], `connection ${i} stays on ${first[i]}`);
+  }
 });
 
 test('SNAT: a network with --snat on reaches the outside as the gateway; the outside cannot open connections in', async () => {

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { BatchError, Kernel } from '../../src/agent/dataplane/kernel.js';
+import type { BatchError, Kernel, Translation } from '../../src/agent/dataplane/kernel.js';
 import type { WorkloadConfig } from '../../src/agent/dataplane/nsconfig.js';
 import { type KernelState, desiredState } from '../../src/agent/dataplane/model.js';
 import type { NftTable } from '../../src/agent/dataplane/nft.js';
@@ -27,6 +27,11 @@ class FakeKernel implements Kernel {
   flushed: number[][] = [];
   async flushConntrack(zones: number[]): Promise<BatchError[]> {
     if (zones.length) this.flushed.push(zones);
+    return [];
+  }
+  forgotten: Translation[][] = [];
+  async forgetTranslations(items: Translation[]): Promise<BatchError[]> {
+    if (items.length) this.forgotten.push(items);
     return [];
   }
   async nft(lines: string[]): Promise<BatchError[]> {
@@ -131,4 +136,26 @@ test('a policy change forgets the connections of its zone, also on the periodic 
   await restarted.reconcile(withAcl('pass'));
   assert.deepEqual(k.flushed.at(-1), [2], 'after a restart, chains written by the previous agent may differ: flushed');
   assert.equal(k.flushed.length, 3);
+});
+
+test("a back end leaving a floating IP: its translated connections are forgotten, the others' kept", async () => {
+  const withBackends = (n: number): HostState => {
+    const h = host(['w0', 'w1', 'w2']);
+    const svc = { uuid: 'svc', name: 'd:p:svc', id: 2, table: 1_000_002, serviceAddresses: ['10.96.0.1'], subnets: ['10.96.0.0/24'], vni: 2 };
+    const local = h.ports.slice(0, n).map((port) => ({ port, address: port.address }));
+    return { ...h, networks: [...h.networks, svc], floatingIps: [{ uuid: 'vip', network: 'svc', address: '10.96.0.10', local, remote: new Map(), backends: n }] };
+  };
+  const k = new FakeKernel();
+  const r = new Reconciler(k);
+  await r.reconcile(withBackends(3));
+  await r.reconcile(withBackends(3));
+  assert.deepEqual(k.forgotten, [], 'nothing ended');
+  await r.reconcile(withBackends(2));
+  // red (id 1) and svc (id 2) share zone 2: the floating IP's connections start in svc and end in red.
+  assert.deepEqual(k.forgotten, [[{ zone: 2, floating: '10.96.0.10', backend: '10.0.0.5' }]]);
+  await r.reconcile(withBackends(0));
+  assert.deepEqual(k.forgotten.at(-1), [
+    { zone: 2, floating: '10.96.0.10', backend: '10.0.0.3' },
+    { zone: 2, floating: '10.96.0.10', backend: '10.0.0.4' },
+  ]);
 });

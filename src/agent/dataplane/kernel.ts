@@ -42,6 +42,8 @@ export interface Kernel {
   nft(lines: string[]): Promise<BatchError[]>;
   /** Forgets the connections of these conntrack zones (their policy changed). */
   flushConntrack(zones: number[]): Promise<BatchError[]>;
+  /** Forgets the connections translated from these floating IPs to these back ends (no longer back ends here). */
+  forgetTranslations(items: Translation[]): Promise<BatchError[]>;
   /** Configures workload interfaces inside their namespaces; errors by id. */
   configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>>;
   readSysctl(path: string): string | undefined;
@@ -213,6 +215,24 @@ async function readNft(all: boolean, nft: NftSession): Promise<KernelState['nft'
   return out;
 }
 
+/** A floating IP's translation to one back end, in a conntrack zone. */
+export interface Translation {
+  zone: number;
+  floating: string;
+  backend: string;
+}
+
+/** `conntrack -D` once per filter. */
+async function deleteConntrack(filters: string[][]): Promise<BatchError[]> {
+  const errors: BatchError[] = [];
+  for (const f of filters) {
+    const r = await run('conntrack', ['-D', ...f]);
+    // Exit 1 with "0 flow entries" is nothing to delete, not a failure.
+    if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) errors.push({ line: 0, command: `conntrack -D ${f.join(' ')}`, message: r.stderr.trim() });
+  }
+  return errors;
+}
+
 export class LinuxKernel implements Kernel {
   async read(owns: (ifname: string) => boolean, all = true): Promise<KernelState> {
     // One `ip` process for the five dumps, IPv4 only, links in brief form: at a thousand
@@ -284,13 +304,11 @@ export class LinuxKernel implements Kernel {
   }
 
   async flushConntrack(zones: number[]): Promise<BatchError[]> {
-    const errors: BatchError[] = [];
-    for (const zone of zones) {
-      const r = await run('conntrack', ['-D', '-w', String(zone)]);
-      // Exit 1 with "0 flow entries" is an empty zone, not a failure.
-      if (r.code !== 0 && !/0 flow entries/.test(r.stderr)) errors.push({ line: 0, command: `conntrack -D -w ${zone}`, message: r.stderr.trim() });
-    }
-    return errors;
+    return deleteConntrack(zones.map((zone) => ['-w', String(zone)]));
+  }
+
+  async forgetTranslations(items: Translation[]): Promise<BatchError[]> {
+    return deleteConntrack(items.map((t) => ['-w', String(t.zone), '--orig-dst', t.floating, '--reply-src', t.backend]));
   }
 
   configureWorkloads(items: WorkloadConfig[]): Promise<Map<string, string>> {

@@ -4,7 +4,7 @@
 // put back on the next pass.
 
 import type { HostState, PortState } from '../host-state.js';
-import type { BatchError, Kernel } from './kernel.js';
+import type { BatchError, Kernel, Translation } from './kernel.js';
 import { HOST_SYSCTLS, type KernelState, type Link, createVethCommands, desiredState, plan, workloadConfig } from './model.js';
 import { HOST_IF_PREFIX, type NftFamily, SERVICE_DEV, VXLAN_DEV } from './names.js';
 import { type NftTable, ruleMapChains, sgChainKey, zonesOf } from './nft.js';
@@ -40,6 +40,8 @@ export class Reconciler {
   private appliedMaps = new Map<string, Map<string, string>>();
   private readBack = false;
   private passes = 0;
+  /** Floating IPs' translations to local back ends as last applied (by zone/floating/back end). */
+  private translations = new Map<string, Translation>();
 
   constructor(private readonly kernel: Kernel) {}
 
@@ -72,7 +74,10 @@ export class Reconciler {
     // What the rule maps hold now (unknown after a failed script: read them back next pass).
     if (nftErrors.length) this.readBack = true;
     else this.appliedMaps = ruleMapContents(desired.nft);
-    if (!nftErrors.length) errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, p.nftChangedMaps, host, actual))));
+    if (!nftErrors.length) {
+      errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, p.nftChangedMaps, host, actual))));
+      errors.push(...(await this.kernel.forgetTranslations(this.endedTranslations(host))));
+    }
     errors.push(...(await this.kernel.batch(commands)));
     changes += p.nft.length;
     changes += commands.length;
@@ -118,6 +123,24 @@ export class Reconciler {
     return [...changed];
   }
 
+  /**
+   * Translations that stopped (a back end left a floating IP here, or its zone changed):
+   * their connections are forgotten, so that they end rather than go on with a removed back
+   * end (their next packet is a new connection, translated afresh, and reset).
+   */
+  private endedTranslations(host: HostState): Translation[] {
+    const zones = zonesOf(host);
+    const now = new Map<string, Translation>();
+    for (const f of host.floatingIps ?? []) {
+      for (const b of f.local) {
+        const t = { zone: zones.get(f.network)!, floating: f.address, backend: b.address };
+        now.set(`${t.zone}/${t.floating}/${t.backend}`, t);
+      }
+    }
+    const ended = [...this.translations].filter(([k]) => !now.has(k)).map(([, t]) => t);
+    this.translations = now;
+    return ended;
+  }
 
   /**
    * Per-interface sysctls, checked once per interface (by identity) and every DEEP_CHECK_EVERY
