@@ -6,18 +6,22 @@
 #                     topology; extra arguments go to `cirrus lab up`
 #   ./setup.sh test   the test suite (exit status is the suite's)
 #   ./setup.sh build  only install and build
+#   ./setup.sh bench  also the benchmarks' tools (iperf, ethtool, Open vSwitch), then the
+#                     benchmark report (npm run bench); extra arguments go to it
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# iperf, ethtool and openvswitch-switch: the benchmark report (npm run bench) only; Open vSwitch's
-# daemons are started by the benchmark itself, never as the system's service.
-APT_PACKAGES=(iproute2 util-linux nftables libnftables1 conntrack iputils-ping iperf3 iperf ethtool openvswitch-switch curl python3 make g++ ca-certificates isc-dhcp-client udhcpc dnsutils python3-scapy)
+APT_PACKAGES=(iproute2 util-linux nftables libnftables1 conntrack iputils-ping iperf3 curl python3 make g++ ca-certificates isc-dhcp-client udhcpc dnsutils python3-scapy)
+# The benchmarks' comparisons only (`./setup.sh bench`): kept off machines that only run Cirrus or
+# its tests, since installing Open vSwitch starts its system service where systemd runs (the
+# benchmark starts its own daemons per namespace and never uses that service).
+BENCH_APT_PACKAGES=(iperf ethtool openvswitch-switch)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 install_apt() {
   local missing=()
-  for p in "${APT_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return
@@ -52,17 +56,19 @@ build() {
 cmd="${1:-up}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  up | test | build) ;;
-  *) echo "usage: ./setup.sh up|test|build [args]" >&2; exit 2 ;;
+  up | test | build | bench) ;;
+  *) echo "usage: ./setup.sh up|test|build|bench [args]" >&2; exit 2 ;;
 esac
 
 check_node
-install_apt
+install_apt "${APT_PACKAGES[@]}"
+[ "$cmd" = bench ] && install_apt "${BENCH_APT_PACKAGES[@]}"
 install_npm
 build
 
 case "$cmd" in
   up) exec bin/cirrus lab up --hosts 2 --gateway --demo "$@" ;;
   test) exec npm test --silent ;;
+  bench) exec npm run --silent bench -- "$@" ;;
   build) ;;
 esac
