@@ -68,8 +68,13 @@ export function flowContext(host: HostState, self: { host: string; underlayIp?: 
   const endpoint = (zone: number, ip: number): Endpoint => known.get(key(zone, ip)) ?? subnets.get(zone)?.find((x) => cidrContains(x.cidr, ip))?.network ?? nowhere;
 
   const firstMatch = (rules: AclRule[], src: string, dst: string, protocol: number, dport: number) => rules.find((r) => ruleMatches(r, src, dst, { protocol, ...(protocol === 6 || protocol === 17 ? { port: dport } : {}) }));
-  const groupRules = (p: PortState | undefined, direction: 'ingress' | 'egress') =>
-    p && p.portSecurity !== false ? (p.securityGroups ?? []).flatMap((g) => host.groups?.get(g)?.[direction] ?? []) : [];
+  // Each port's security-group rules, gathered once (not per flow).
+  const none: AclRule[] = [];
+  const groupRules = new Map<PortState, Record<'ingress' | 'egress', AclRule[]>>();
+  for (const p of host.ports) {
+    const groups = p.portSecurity !== false ? (p.securityGroups ?? []).map((g) => host.groups?.get(g)) : [];
+    groupRules.set(p, { ingress: groups.flatMap((g) => g?.ingress ?? []), egress: groups.flatMap((g) => g?.egress ?? []) });
+  }
 
   return {
     host: self.host,
@@ -78,10 +83,15 @@ export function flowContext(host: HostState, self: { host: string; underlayIp?: 
     marks: new Map(host.networks.map((n) => [markOf(n.table), n])),
     endpoint,
     decidingRules(src, dst, srcIp, dstIp, protocol, dport) {
+      const srcAcl = src.network?.acl ?? none;
+      const dstAcl = dst.network?.acl ?? none;
+      const egress = (src.port && groupRules.get(src.port)?.egress) || none;
+      const ingress = (dst.port && groupRules.get(dst.port)?.ingress) || none;
+      if (!srcAcl.length && !dstAcl.length && !egress.length && !ingress.length) return { nwAce: null, sgRule: null };
       const s = formatIpv4(srcIp);
       const d = formatIpv4(dstIp);
-      const nwAce = firstMatch(src.network?.acl ?? [], s, d, protocol, dport) ?? firstMatch(dst.network?.acl ?? [], s, d, protocol, dport);
-      const sgRule = firstMatch(groupRules(src.port, 'egress'), s, d, protocol, dport) ?? firstMatch(groupRules(dst.port, 'ingress'), s, d, protocol, dport);
+      const nwAce = firstMatch(srcAcl, s, d, protocol, dport) ?? firstMatch(dstAcl, s, d, protocol, dport);
+      const sgRule = firstMatch(egress, s, d, protocol, dport) ?? firstMatch(ingress, s, d, protocol, dport);
       return { nwAce: nwAce?.uuid ?? null, sgRule: sgRule?.uuid ?? null };
     },
   };
