@@ -23,11 +23,14 @@ export interface CtCounters {
 
 /** IPv4 only, in the kernel's filter; the ids key flows, the kernel times are their start and end. */
 const FORMAT = ['-f', 'ipv4', '-o', 'xml,id,ktimestamp'];
+const TABLE_NICE = 10;
 
 /**
  * Streams DESTROY events until killed; `onExit` when it ends. NEW events are not asked for:
  * a DESTROY carries the kernel's start time and final counters, and flows that live are
- * found by the table reads (docs/analytics.md).
+ * found by the table reads (docs/analytics.md). conntrack 1.4.7 sets --buffer-size on its
+ * request socket, not on the event socket (that one keeps net.core.rmem_default, 208 KB: a
+ * burst of a few hundred events overruns it); the option stays for versions that apply it.
  */
 export function watchDestroys(h: CtStreamHandlers, counters: CtCounters, onExit: (why: string) => void): ChildProcess {
   const reader = new ConntrackXmlReader(h.onEntry);
@@ -46,10 +49,14 @@ export function watchDestroys(h: CtStreamHandlers, counters: CtCounters, onExit:
   });
 }
 
-/** Lists the table, entry by entry as the listing arrives; `onEnd` with an error when it failed. */
+/**
+ * Lists the table, entry by entry as the listing arrives; `onEnd` with an error when it
+ * failed. At nice 10: a listing of a large table is the pipeline's largest cost, and nothing
+ * is lost when it takes longer (events are, when their reader lags).
+ */
 export function readTable(h: CtStreamHandlers, counters: CtCounters, onEnd: (error?: string) => void): ChildProcess {
   const reader = new ConntrackXmlReader(h.onEntry);
-  return spawnReader('conntrack -L', ['conntrack', '-L', ...FORMAT], {
+  return spawnReader('conntrack -L', ['nice', '-n', String(TABLE_NICE), 'conntrack', '-L', ...FORMAT], {
     onData: (chunk) => {
       reader.push(chunk);
       h.onChunk();

@@ -1,12 +1,8 @@
 // The worker side of the flow worker protocol (worker-protocol.ts): runs a pipeline in this
 // worker thread and answers the agent. Reader processes the pipeline spawns come from this
 // thread, so their --pdeathsig fires when the thread ends: a worker that crashes or is
-// terminated takes them along. The thread runs at a lower priority, and so do the readers
-// (a child inherits its thread's nice value): flow records yield the CPU to the workloads
-// and to the agent's main thread.
+// terminated takes them along.
 
-import fs from 'node:fs';
-import os from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import type { HostState } from '../host-state.js';
 import type { FlowObserverStats } from './observer.js';
@@ -21,18 +17,9 @@ export interface FlowPipeline {
   stats(): FlowObserverStats;
 }
 
-/** The nice value of the flow worker's thread and readers. */
-export const FLOW_NICE = 10;
-
 export function serveFlowWorker(pipeline: FlowPipeline): void {
   const port = parentPort;
   if (!port) throw new Error('the flow pipeline runs in a worker thread (flow-worker.ts starts it)');
-  try {
-    // setpriority on a thread id: this thread only (Linux), not the agent's main thread.
-    os.setPriority(Number(fs.readlinkSync('/proc/thread-self').split('/').pop()), FLOW_NICE);
-  } catch (e) {
-    console.error(`cirrus agent: flows: cannot lower the flow worker's priority (${(e as Error).message}); it competes with the workloads`);
-  }
   port.on('message', (m: ToFlowWorker) => {
     switch (m.type) {
       case 'host':
