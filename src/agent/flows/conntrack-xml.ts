@@ -27,11 +27,9 @@ export interface CtEntry {
   /** Kernel timestamps, µs since the epoch (0: unknown). */
   startUs: number;
   stopUs: number;
-  /** TCP state CLOSE (a reset): the kernel drops the entry within nf_conntrack_tcp_timeout_close (10 s). */
-  closed: boolean;
 }
 
-export const newEntry = (): CtEntry => ({ event: undefined, id: 0, zone: 0, protocol: 0, orig: newTuple(), reply: newTuple(), startUs: 0, stopUs: 0, closed: false });
+export const newEntry = (): CtEntry => ({ event: undefined, id: 0, zone: 0, protocol: 0, orig: newTuple(), reply: newTuple(), startUs: 0, stopUs: 0 });
 const newTuple = (): CtTuple => ({ src: 0, dst: 0, sport: 0, dport: 0, packets: 0, bytes: 0 });
 
 /** A line longer than this is not conntrack's (an element is ~800 bytes): it is dropped. */
@@ -172,9 +170,6 @@ function microsText(b: Uint8Array, i: number, end: number): number {
   return j - i <= 3 ? 0 : number(b, i, j - 3);
 }
 
-/** Whether the text of the tag ending at b[i] is CLOSE. */
-const isClose = (b: Uint8Array, i: number, end: number) => i + 6 < end && b[i + 1] === 67 && b[i + 2] === 76 && b[i + 3] === 79 && b[i + 4] === 83 && b[i + 5] === 69 && b[i + 6] === LT;
-
 /** The index after `name="` within the tag whose name ends at i, or -1. */
 function attribute(b: Uint8Array, i: number, end: number): number {
   while (i < end && b[i] !== QUOTE && b[i] !== GT) i++;
@@ -195,7 +190,6 @@ export function parseFlow(b: Uint8Array, start: number, end: number, e: CtEntry)
   if (!(i + 5 < end && b[i + 1] === 102 && b[i + 2] === 108 && b[i + 3] === 111 && b[i + 4] === 119)) return NOT_A_FLOW;
   e.event = undefined;
   e.zone = e.protocol = e.startUs = e.stopUs = 0;
-  e.closed = false;
   const { orig, reply } = e;
   orig.sport = orig.dport = orig.packets = orig.bytes = 0;
   reply.sport = reply.dport = reply.packets = reply.bytes = 0;
@@ -248,11 +242,9 @@ export function parseFlow(b: Uint8Array, start: number, end: number, e: CtEntry)
           if ((e.stopUs = v = microsText(b, i, end)) < 0) return BAD;
         } else if (c0 === 102) return BAD;
         break;
-      case 5: // start, state, sport, dport, bytes
+      case 5: // start (not state), sport, dport, bytes
         if (c0 === 115 && b[n + 1] === 116) {
-          if (b[n + 3] === 114) {
-            if ((e.startUs = v = microsText(b, i, end)) < 0) return BAD;
-          } else e.closed = isClose(b, i, end);
+          if (b[n + 3] === 114 && (e.startUs = v = microsText(b, i, end)) < 0) return BAD;
           break;
         }
         if (!inTuple || (c0 !== 115 && c0 !== 100 && c0 !== 98)) break;

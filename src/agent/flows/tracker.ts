@@ -1,7 +1,6 @@
 // Turns conntrack entries into flow samples. Flows are found two ways: a table read (each
 // read samples what the flows' counters gained since their last sample: long-lived flows
-// show up while they live; a TCP entry already in state CLOSE is left to its DESTROY, which
-// comes within 10 s) and DESTROY events (the rest, with the teardown time; a flow that
+// show up while they live) and DESTROY events (the rest, with the teardown time; a flow that
 // ended before any read saw it is one sample, built from its DESTROY alone: it carries the
 // kernel's start time and final counters). Entries outside Cirrus's zones (the host's own
 // traffic) are not flows of workloads and are ignored. Pure apart from the clock it is given;
@@ -85,8 +84,6 @@ export class FlowTracker {
     if (this.destroyedInRead?.has(key)) return; // its DESTROY already counted everything
     let f = this.lookup(key, e);
     if (!f) {
-      // Reset: its DESTROY follows within seconds with everything; following it meanwhile would only cost a sample more.
-      if (e.closed) return;
       const base = this.describe(e, ctx, nowUs);
       if (!base) return;
       const baseline = e.startUs ? e.startUs < this.startedUs : this.reads === 1;
