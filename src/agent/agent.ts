@@ -10,7 +10,8 @@ import { ControlClient, type ControlClientOptions } from './control-client.js';
 import { PROTECTION_CHAINS, readAclHits } from './dataplane/acl-hits.js';
 import { LinuxKernel, type Kernel } from './dataplane/kernel.js';
 import { type ReconcileResult, Reconciler } from './dataplane/reconciler.js';
-import { type FlowOptions, FlowObserver } from './flows/observer.js';
+import { FlowWorker, type FlowWorkerStats } from './flows/flow-worker.js';
+import type { FlowOptions } from './flows/observer.js';
 import { type GatewayConfig, type HostState, type PortState, computeHostState } from './host-state.js';
 import { type PortRegistration, PortRegistry } from './ports/registry.js';
 import { AgentServices, type ServiceOptions } from './services/services.js';
@@ -31,7 +32,7 @@ export interface AgentOptions {
   kernel?: Kernel;
   /** DHCP and DNS for the workloads (services/). */
   services?: ServiceOptions;
-  /** Ship flow records to a collector (src/agent/flows/); absent: no flow records. */
+  /** Ship flow records to a collector (src/agent/flows/, in a worker thread); absent: no flow records. */
   flows?: FlowOptions;
 }
 
@@ -63,7 +64,7 @@ export class Agent {
   private monitor: ChildProcess | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly flows: FlowObserver | undefined;
+  private readonly flows: FlowWorker | undefined;
   private readonly m;
 
   constructor(readonly opts: AgentOptions) {
@@ -72,7 +73,7 @@ export class Agent {
     this.kernel = opts.kernel ?? new LinuxKernel();
     this.reconciler = new Reconciler(this.kernel);
     this.services = new AgentServices(() => this.control.doc, opts.services ?? {}, this.metrics);
-    if (opts.flows) this.flows = new FlowObserver(opts.flows, { host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}) }, () => this.hostState);
+    if (opts.flows) this.flows = new FlowWorker({ options: opts.flows, self: { host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}) } });
     this.flows?.register(this.metrics);
     const registers = [this.metrics];
     this.m = {
@@ -117,13 +118,14 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.flows?.stop();
+    const flows = this.flows?.stop();
     this.control.stop();
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     this.monitor?.kill();
     this.services.stop();
     while (this.running) await this.reconciled(this.requested);
+    await flows;
     this.kernel.close();
   }
 
@@ -180,6 +182,11 @@ export class Agent {
     return this.registry.list().map((r) => this.portStatus(r.vmiUuid)!);
   }
 
+  /** The flow worker's state and pipeline; undefined without flow records. */
+  flowStats(): Promise<FlowWorkerStats> | undefined {
+    return this.flows?.stats();
+  }
+
   get state(): { host: HostState | undefined; last: ReconcileResult | undefined } {
     return { host: this.hostState, last: this.last };
   }
@@ -232,6 +239,7 @@ export class Agent {
     try {
       this.last = await this.reconciler.reconcile(host);
       this.hostState = host;
+      this.flows?.setHost(host);
       this.portIndex = new Map(host.ports.map((p) => [p.vmiUuid, p]));
       this.pendingIndex = new Map(host.pending.map((p) => [p.vmiUuid, p.reason]));
       this.m.changes.inc(this.last.changes);

@@ -18,6 +18,12 @@ export interface ShipperOptions {
   maxBuffered?: number;
   /** Batches in flight before an ack. */
   window?: number;
+  /**
+   * How long pushed samples may wait for more before they go (unless a whole batch is
+   * waiting): the flow pipeline pushes a few dozen samples at a time, and a frame each cost
+   * the sender more than the samples in it. Default 50 ms.
+   */
+  lingerMs?: number;
   tls?: { ca?: Buffer };
 }
 
@@ -39,10 +45,15 @@ const RETRY_MAX_MS = 5_000;
 export class FlowShipper {
   /** This run's identity: the collector keeps a sequence number per source. */
   readonly source: string;
-  /** Unacknowledged samples, numbered contiguously from `bufferSeq` (a dropped sample never gets a number). */
+  /**
+   * Unacknowledged samples are buffer[head..], numbered contiguously from `bufferSeq` (a
+   * dropped sample never gets a number). Acknowledged ones are cut off now and then, not per
+   * ack (a copy of the whole buffer each time).
+   */
   private buffer: FlowSample[] = [];
+  private head = 0;
   private bufferSeq = 1;
-  /** Index in `buffer` of the first sample not sent on this connection. */
+  /** Index in buffer[head..] of the first sample not sent on this connection. */
   private next = 0;
   private seq = 0;
   private held = 0;
@@ -51,6 +62,7 @@ export class FlowShipper {
   private ready = false;
   private retryMs = RETRY_MIN_MS;
   private timer: NodeJS.Timeout | undefined;
+  private linger: NodeJS.Timeout | undefined;
   private stopped = false;
   private everSent = 0;
   readonly stats: ShipperStats = { connected: false, buffered: 0, dropped: 0, acked: 0, resent: 0 };
@@ -66,14 +78,18 @@ export class FlowShipper {
 
   /** Queues samples; returns how many were dropped (buffer full). */
   push(samples: readonly FlowSample[]): number {
-    const room = Math.max(0, (this.opts.maxBuffered ?? 100_000) - this.buffer.length);
+    const room = Math.max(0, (this.opts.maxBuffered ?? 100_000) - this.waitingCount());
     const take = Math.min(room, samples.length);
     for (let i = 0; i < take; i++) this.buffer.push(samples[i]!);
     this.seq += take;
     const dropped = samples.length - take;
     this.stats.dropped += dropped;
-    this.stats.buffered = this.buffer.length;
-    this.pump();
+    this.stats.buffered = this.waitingCount();
+    if (this.waitingCount() - this.next >= MAX_BATCH) this.pump();
+    else this.linger ??= setTimeout(() => {
+      this.linger = undefined;
+      this.pump();
+    }, this.opts.lingerMs ?? 50);
     return dropped;
   }
 
@@ -87,6 +103,7 @@ export class FlowShipper {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.linger);
     this.ws?.terminate();
   }
 
@@ -130,16 +147,24 @@ export class FlowShipper {
     });
   }
 
+  private waitingCount(): number {
+    return this.buffer.length - this.head;
+  }
+
   private acknowledge(held: number): void {
     if (held <= this.held) return;
     this.held = held;
-    const n = Math.min(this.buffer.length, held - this.bufferSeq + 1);
+    const n = Math.min(this.waitingCount(), held - this.bufferSeq + 1);
     if (n > 0) {
-      this.buffer = this.buffer.slice(n);
+      this.head += n;
+      if (this.head === this.buffer.length || (this.head >= 4096 && this.head * 2 >= this.buffer.length)) {
+        this.buffer = this.buffer.slice(this.head);
+        this.head = 0;
+      }
       this.bufferSeq += n;
       this.next = Math.max(0, this.next - n);
       this.stats.acked += n;
-      this.stats.buffered = this.buffer.length;
+      this.stats.buffered = this.waitingCount();
     }
     for (let i = this.waiters.length - 1; i >= 0; i--) {
       if (this.waiters[i]!.seq <= held) this.waiters.splice(i, 1)[0]!.resolve();
@@ -149,10 +174,11 @@ export class FlowShipper {
   private pump(): void {
     const ws = this.ws;
     if (!ws || !this.ready || ws.readyState !== WebSocket.OPEN) return;
-    while (this.inflight < (this.opts.window ?? 8) && this.next < this.buffer.length) {
+    while (this.inflight < (this.opts.window ?? 8) && this.next < this.waitingCount()) {
       const first = this.bufferSeq + this.next;
-      const n = Math.min(MAX_BATCH, this.buffer.length - this.next);
-      ws.send(encodeFrame(first, encodeBatch(this.buffer, this.next, this.next + n)));
+      const n = Math.min(MAX_BATCH, this.waitingCount() - this.next);
+      const from = this.head + this.next;
+      ws.send(encodeFrame(first, encodeBatch(this.buffer, from, from + n)));
       if (first + n - 1 <= this.everSent) this.stats.resent += Math.min(n, this.everSent - first + 1);
       this.everSent = Math.max(this.everSent, first + n - 1);
       this.next += n;

@@ -6,7 +6,7 @@
 
 import type { AclRule } from '../../control/protocol.js';
 import { ruleMatches } from '../../control/trace.js';
-import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from '../../util/ipv4.js';
+import { type Cidr, cidrContains, formatIpv4, parseCidr, parseIpv4 } from '../../util/ipv4.js';
 import { markOf } from '../dataplane/names.js';
 import { zonesOf } from '../dataplane/nft.js';
 import type { HostState, NetworkState, PortState } from '../host-state.js';
@@ -14,12 +14,13 @@ import type { HostState, NetworkState, PortState } from '../host-state.js';
 /** TF's name for a network nobody knows. */
 export const UNKNOWN_VN = '__UNKNOWN__';
 
+/** Shared between lookups: never changed. */
 export interface Endpoint {
-  network?: NetworkState;
+  readonly network?: NetworkState;
   /** The local port with this address. */
-  port?: PortState;
+  readonly port?: PortState;
   /** The host (underlay address) of a remote workload. */
-  vtep?: number;
+  readonly vtep?: number;
 }
 
 export interface FlowContext {
@@ -41,34 +42,39 @@ export function flowContext(host: HostState, self: { host: string; underlayIp?: 
     zones.set(z, [...(zones.get(z) ?? []), n]);
   }
   const byUuid = new Map(host.networks.map((n) => [n.uuid, n]));
-  const key = (zone: number, ip: number) => `${zone}/${ip}`;
-  const locals = new Map<string, PortState>();
-  for (const p of host.ports) {
-    const ip = parseIpv4(p.address);
-    if (ip !== undefined) locals.set(key(zoneOf.get(p.network)!, ip), p);
-  }
-  const remotes = new Map<string, { network: NetworkState; vtep: number }>();
+  // Endpoints are looked up per flow: numeric keys (no string per lookup) and shared, prebuilt answers.
+  const key = (zone: number, ip: number) => zone * 0x100000000 + ip;
+  const known = new Map<number, Endpoint>();
   for (const r of host.remotes) {
     const n = byUuid.get(r.network);
     const ip = parseIpv4(r.address);
     const vtep = parseIpv4(r.vtep);
-    if (n && ip !== undefined && vtep !== undefined) remotes.set(key(zoneOf.get(n.uuid)!, ip), { network: n, vtep });
+    if (n && ip !== undefined && vtep !== undefined) known.set(key(zoneOf.get(n.uuid)!, ip), { network: n, vtep });
   }
-  const subnets = host.networks.flatMap((n) => n.subnets.map((s) => ({ n, cidr: parseCidr(s) }))).filter((x): x is { n: NetworkState; cidr: Exclude<ReturnType<typeof parseCidr>, string> } => typeof x.cidr !== 'string');
+  // A local port wins over a remote route to the same address.
+  for (const p of host.ports) {
+    const ip = parseIpv4(p.address);
+    if (ip !== undefined) known.set(key(zoneOf.get(p.network)!, ip), { network: byUuid.get(p.network)!, port: p });
+  }
+  const subnets = new Map<number, { network: Endpoint; cidr: Cidr }[]>();
+  for (const [z, ns] of zones) {
+    subnets.set(z, ns.flatMap((n) => n.subnets.flatMap((s) => {
+      const cidr = parseCidr(s);
+      return typeof cidr === 'string' ? [] : [{ network: { network: n }, cidr }];
+    })));
+  }
+  const nowhere: Endpoint = {};
 
-  const endpoint = (zone: number, ip: number): Endpoint => {
-    const port = locals.get(key(zone, ip));
-    if (port) return { network: byUuid.get(port.network)!, port };
-    const remote = remotes.get(key(zone, ip));
-    if (remote) return { network: remote.network, vtep: remote.vtep };
-    const inZone = new Set(zones.get(zone) ?? []);
-    const s = subnets.find((x) => inZone.has(x.n) && cidrContains(x.cidr, ip));
-    return s ? { network: s.n } : {};
-  };
+  const endpoint = (zone: number, ip: number): Endpoint => known.get(key(zone, ip)) ?? subnets.get(zone)?.find((x) => cidrContains(x.cidr, ip))?.network ?? nowhere;
 
   const firstMatch = (rules: AclRule[], src: string, dst: string, protocol: number, dport: number) => rules.find((r) => ruleMatches(r, src, dst, { protocol, ...(protocol === 6 || protocol === 17 ? { port: dport } : {}) }));
-  const groupRules = (p: PortState | undefined, direction: 'ingress' | 'egress') =>
-    p && p.portSecurity !== false ? (p.securityGroups ?? []).flatMap((g) => host.groups?.get(g)?.[direction] ?? []) : [];
+  // Each port's security-group rules, gathered once (not per flow).
+  const none: AclRule[] = [];
+  const groupRules = new Map<PortState, Record<'ingress' | 'egress', AclRule[]>>();
+  for (const p of host.ports) {
+    const groups = p.portSecurity !== false ? (p.securityGroups ?? []).map((g) => host.groups?.get(g)) : [];
+    groupRules.set(p, { ingress: groups.flatMap((g) => g?.ingress ?? []), egress: groups.flatMap((g) => g?.egress ?? []) });
+  }
 
   return {
     host: self.host,
@@ -77,10 +83,15 @@ export function flowContext(host: HostState, self: { host: string; underlayIp?: 
     marks: new Map(host.networks.map((n) => [markOf(n.table), n])),
     endpoint,
     decidingRules(src, dst, srcIp, dstIp, protocol, dport) {
+      const srcAcl = src.network?.acl ?? none;
+      const dstAcl = dst.network?.acl ?? none;
+      const egress = (src.port && groupRules.get(src.port)?.egress) || none;
+      const ingress = (dst.port && groupRules.get(dst.port)?.ingress) || none;
+      if (!srcAcl.length && !dstAcl.length && !egress.length && !ingress.length) return { nwAce: null, sgRule: null };
       const s = formatIpv4(srcIp);
       const d = formatIpv4(dstIp);
-      const nwAce = firstMatch(src.network?.acl ?? [], s, d, protocol, dport) ?? firstMatch(dst.network?.acl ?? [], s, d, protocol, dport);
-      const sgRule = firstMatch(groupRules(src.port, 'egress'), s, d, protocol, dport) ?? firstMatch(groupRules(dst.port, 'ingress'), s, d, protocol, dport);
+      const nwAce = firstMatch(srcAcl, s, d, protocol, dport) ?? firstMatch(dstAcl, s, d, protocol, dport);
+      const sgRule = firstMatch(egress, s, d, protocol, dport) ?? firstMatch(ingress, s, d, protocol, dport);
       return { nwAce: nwAce?.uuid ?? null, sgRule: sgRule?.uuid ?? null };
     },
   };

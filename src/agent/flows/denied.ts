@@ -5,6 +5,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import type { FlowSample } from '../../analytics/schema.js';
 import { parseIpv4 } from '../../util/ipv4.js';
@@ -93,19 +94,23 @@ export class DeniedAttempts {
 
 /** Runs the NFLOG reader; `onPacket` for each logged packet, `onExit` when it ends. */
 export function readDenyLog(onPacket: (p: LoggedPacket) => void, onExit: (why: string) => void): ChildProcess {
+  const utf8 = new StringDecoder('utf8');
   let buf = '';
-  return spawnReader('nflog reader', ['python3', SCRIPT, String(DENY_LOG_GROUP)], (chunk) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      try {
-        const p = JSON.parse(line) as Partial<LoggedPacket>;
-        if (typeof p.prefix === 'string' && typeof p.t === 'number') onPacket(p as LoggedPacket);
-      } catch {
-        // a line cut by a crash: nothing to learn from it
+  return spawnReader('nflog reader', ['python3', SCRIPT, String(DENY_LOG_GROUP)], {
+    onData: (chunk) => {
+      buf += utf8.write(chunk);
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        try {
+          const p = JSON.parse(line) as Partial<LoggedPacket>;
+          if (typeof p.prefix === 'string' && typeof p.t === 'number') onPacket(p as LoggedPacket);
+        } catch {
+          // a line cut by a crash: nothing to learn from it
+        }
       }
-    }
-  }, onExit);
+    },
+    onExit: (_code, why) => onExit(why),
+  });
 }

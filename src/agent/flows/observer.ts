@@ -1,13 +1,13 @@
-// The agent's flow pipeline: conntrack events and periodic table reads (FlowTracker),
-// logged drops (DeniedAttempts), each turned into samples with the network context of the
-// host state last reconciled, and shipped to the collector (FlowShipper).
+// The flow pipeline, run in the agent's flow worker thread (flow-worker.ts): conntrack's
+// DESTROY events and periodic table reads (FlowTracker), logged drops (DeniedAttempts), each
+// turned into samples with the network context of the host state the agent last reconciled
+// (posted by the agent), and shipped to the collector (FlowShipper).
 
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { Gauge, type Registry } from 'prom-client';
 import { FlowShipper, type ShipperStats } from '../../analytics/shipper.js';
 import type { HostState } from '../host-state.js';
-import { listConntrack, watchConntrack } from './conntrack.js';
+import { type CtCounters, readTable, watchDestroys } from './conntrack.js';
 import { type FlowContext, flowContext } from './context.js';
 import { DeniedAttempts, readDenyLog } from './denied.js';
 import { FlowTracker } from './tracker.js';
@@ -22,12 +22,14 @@ export interface FlowOptions {
   maxBuffered?: number;
 }
 
-export interface FlowObserverStats extends ShipperStats {
-  /** Flows being followed. */
+export interface FlowObserverStats extends ShipperStats, CtCounters {
+  /** Flows being followed (seen by a table read, not ended yet). */
   live: number;
   /** Flows that left the table without their DESTROY event reaching us. */
   lost: number;
   deniedPackets: number;
+  /** Process ids of the long-lived readers (conntrack -E, the NFLOG reader), when running. */
+  pids: { events?: number; nflog?: number };
 }
 
 const RESTART_MS = 1_000;
@@ -39,21 +41,26 @@ export class FlowObserver {
   private readonly denied: DeniedAttempts;
   private events: ChildProcess | undefined;
   private nflog: ChildProcess | undefined;
+  private table: ChildProcess | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private reading = false;
   private stopped = false;
-  private ctx: { host: HostState; ctx: FlowContext } | undefined;
+  private ctx: FlowContext | undefined;
   private deniedPackets = 0;
+  private readonly counters: CtCounters = { unparsed: 0, overruns: 0 };
 
   constructor(
     private readonly opts: FlowOptions,
     private readonly self: { host: string; underlayIp?: string },
-    private readonly hostState: () => HostState | undefined,
   ) {
     this.shipper = new FlowShipper({ url: opts.collector, token: opts.token, host: self.host, ...(opts.maxBuffered ? { maxBuffered: opts.maxBuffered } : {}) });
-    this.tracker = new FlowTracker((samples) => this.shipper.push(samples));
+    this.tracker = new FlowTracker((samples) => this.shipper.push(samples), nowUs());
     // Its own uuid half: denied attempts and tracked flows number their flows apart.
     this.denied = new DeniedAttempts(Number.parseInt(this.shipper.source.slice(-8), 16));
+  }
+
+  /** The host state the agent last reconciled: the context of flows from now on. */
+  setHost(host: HostState): void {
+    this.ctx = flowContext(host, this.self);
   }
 
   start(): void {
@@ -61,84 +68,76 @@ export class FlowObserver {
     this.shipper.start();
     this.watchEvents();
     this.watchDenied();
-    this.timer = setInterval(() => void this.read(), this.opts.intervalMs ?? 10_000);
+    this.timer = setInterval(() => this.read(), this.opts.intervalMs ?? 10_000);
   }
 
-  stop(): void {
+  /** Ends the readers (and waits for them: reaped, not left as zombies) and the shipper. */
+  async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    this.events?.kill();
-    this.nflog?.kill();
+    await Promise.all([this.events, this.nflog, this.table].map((c) => c && ended(c)));
     this.shipper.stop();
   }
 
-  /** cirrus_agent_flow_samples{state}: what the pipeline holds, shipped and lost. */
-  register(registry: Registry): void {
-    const stats = () => this.stats();
-    new Gauge({
-      name: 'cirrus_agent_flows',
-      help: 'Flow pipeline: samples buffered, dropped (buffer full), acknowledged by the collector; flows live and lost; denied packets logged',
-      labelNames: ['state'],
-      registers: [registry],
-      collect() {
-        const s = stats();
-        for (const k of ['buffered', 'dropped', 'acked', 'resent', 'live', 'lost', 'deniedPackets'] as const) this.set({ state: k }, s[k]);
-      },
-    });
-  }
-
   stats(): FlowObserverStats {
-    return { ...this.shipper.stats, live: this.tracker.size, lost: this.tracker.lost, deniedPackets: this.deniedPackets };
+    return {
+      ...this.shipper.stats,
+      ...this.counters,
+      live: this.tracker.size,
+      lost: this.tracker.lost,
+      deniedPackets: this.deniedPackets,
+      pids: { ...(this.events?.pid ? { events: this.events.pid } : {}), ...(this.nflog?.pid ? { nflog: this.nflog.pid } : {}) },
+    };
   }
 
-  /** The context of the host state last reconciled (recomputed when that changes). */
-  private context(): FlowContext | undefined {
-    const host = this.hostState();
-    if (!host) return undefined;
-    if (this.ctx?.host !== host) this.ctx = { host, ctx: flowContext(host, this.self) };
-    return this.ctx.ctx;
-  }
-
-  private async read(): Promise<void> {
-    if (this.reading) return;
-    this.reading = true;
-    try {
-      this.tracker.onTable(await listConntrack(), this.context(), nowUs());
-    } catch (e) {
-      console.error(`cirrus agent: flows: ${(e as Error).message}`);
-    } finally {
-      this.reading = false;
-    }
-    const denied = this.denied.flush();
-    if (denied.length) this.shipper.push(denied);
+  private read(): void {
+    if (this.table || this.stopped) return; // the last read is still going
+    const t = nowUs();
+    this.tracker.beginRead();
+    this.table = readTable({ onEntry: (e) => this.tracker.tableEntry(e, this.ctx, t), onChunk: () => this.tracker.flush() }, this.counters, (error) => {
+      this.table = undefined;
+      if (error) {
+        console.error(`cirrus agent: flows: ${error}`);
+        this.tracker.abortRead();
+      } else this.tracker.endRead();
+      const denied = this.denied.flush();
+      if (denied.length) this.shipper.push(denied);
+    });
   }
 
   private watchEvents(): void {
     if (this.stopped) return;
-    this.events = watchConntrack(
-      (entries) => this.tracker.onEvents(entries, this.context(), nowUs()),
-      (why) => {
-        if (this.stopped) return;
-        console.error(`cirrus agent: flows: ${why}; restarting it`);
-        setTimeout(() => this.watchEvents(), RESTART_MS);
-      },
-    );
+    this.events = watchDestroys({ onEntry: (e) => this.tracker.onEvent(e, this.ctx, nowUs()), onChunk: () => this.tracker.flush() }, this.counters, (why) => {
+      this.events = undefined;
+      if (this.stopped) return;
+      console.error(`cirrus agent: flows: ${why}; restarting it`);
+      setTimeout(() => this.watchEvents(), RESTART_MS);
+    });
   }
 
   private watchDenied(): void {
     if (this.stopped) return;
     this.nflog = readDenyLog(
       (p) => {
-        const ctx = this.context();
-        if (ctx && this.denied.add(p, ctx)) this.deniedPackets++;
+        if (this.ctx && this.denied.add(p, this.ctx)) this.deniedPackets++;
       },
       (why) => {
+        this.nflog = undefined;
         if (this.stopped) return;
         console.error(`cirrus agent: flows: ${why}; restarting it`);
         setTimeout(() => this.watchDenied(), RESTART_MS);
       },
     );
   }
+}
+
+/** Kills a reader and resolves once it has exited. */
+function ended(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill();
+  });
 }
 
 /** Counters and start/stop times on conntrack entries (per network namespace, off by default). */

@@ -1,20 +1,33 @@
-// A long-lived reader process of the flow observer (conntrack -E, the NFLOG reader): it
-// dies with the agent (setpriv --pdeathsig: an orphan would hold the namespace), its
-// stdout goes to `onData`, and `onExit` is told once why it ended, with its last stderr.
+// A reader process of the flow pipeline (conntrack -E, a table read, the NFLOG reader): it
+// dies with the thread that started it (setpriv --pdeathsig: the flow worker's thread, so
+// with the worker, and so with the agent; an orphan would hold the namespace), its stdout
+// goes to `onData` as bytes, its stderr to `onStderr`, and `onExit` is told once how it
+// ended, with its last stderr.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 
-export function spawnReader(what: string, argv: string[], onData: (chunk: string) => void, onExit: (why: string) => void): ChildProcess {
+export interface ReaderHandlers {
+  onData: (chunk: Buffer) => void;
+  /** `code`: its exit status (null: killed, or it never ran); `why`: what to log. */
+  onExit: (code: number | null, why: string) => void;
+  onStderr?: (chunk: string) => void;
+}
+
+export function spawnReader(what: string, argv: string[], h: ReaderHandlers): ChildProcess {
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', onData);
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (err = (err + c).slice(-500)));
+  child.stdout!.on('data', h.onData);
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    err = (err + c).slice(-500);
+    h.onStderr?.(c);
+  });
   let ended = false;
-  const end = (why: string) => {
-    if (!ended) onExit(why);
+  const end = (code: number | null, why: string) => {
+    if (!ended) h.onExit(code, why);
     ended = true;
   };
-  child.on('error', (e) => end(e.message));
-  child.on('exit', (code) => end(`${what} exited (${code}): ${err.trim()}`));
+  child.on('error', (e) => end(null, `${what}: ${e.message}`));
+  // 'close': stdout is drained too (on 'exit' the last chunks may still be on their way).
+  child.on('close', (code, signal) => end(code, `${what} exited (${code ?? signal}): ${err.trim()}`));
   return child;
 }

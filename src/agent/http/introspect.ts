@@ -141,6 +141,12 @@ export async function buildIntrospect(agent: Agent): Promise<FastifyInstance> {
 
   app.get('/interfaces', async () => ({ interfaces: agent.ports().map(portView) }));
 
+  // The flow worker (restarts, how the last one ended) and its pipeline's counters.
+  app.get('/flows', async () => {
+    const s = await agent.flowStats();
+    return s ? { enabled: true, ...s } : { enabled: false };
+  });
+
   // Policies of the networks with ports here, as compiled rules (first match wins; an
   // unmatched connection passes inside its network and is dropped between networks).
   app.get('/policies', async () => ({
