@@ -6,6 +6,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import type { HostState } from '../../src/agent/host-state.js';
 import type { FlowObserverStats } from '../../src/agent/flows/observer.js';
 import { spawnReader } from '../../src/agent/flows/reader.js';
@@ -38,4 +39,5 @@ class StandIn implements FlowPipeline {
   }
 }
 
-serveFlowWorker(new StandIn());
+// `node --test dist/test/` also loads this file on its own, outside a worker: then it does nothing.
+if (!isMainThread) serveFlowWorker(new StandIn());
