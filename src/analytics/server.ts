@@ -58,6 +58,15 @@ export class Collector {
           this.set((await store.stats()).bytes);
         },
       }),
+      commits: new Counter({
+        name: 'cirrus_collector_store_commits_total',
+        help: 'Transactions that stored flow samples (small batches arriving together share one)',
+        registers,
+        async collect() {
+          this.reset();
+          this.inc((await store.stats()).commits);
+        },
+      }),
       expired: new Gauge({
         name: 'cirrus_collector_expired_records',
         help: 'Flow samples removed by retention since start, by reason',

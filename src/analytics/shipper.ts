@@ -20,8 +20,10 @@ export interface ShipperOptions {
   window?: number;
   /**
    * How long pushed samples may wait for more before they go (unless a whole batch is
-   * waiting): the flow pipeline pushes a few dozen samples at a time, and a frame each cost
-   * the sender more than the samples in it. Default 50 ms.
+   * waiting): the flow pipeline pushes a few dozen samples at a time, and each frame costs
+   * the collector a transaction (~3 ms of CPU, whatever its size: at 50 ms, four agents
+   * under a few thousand connections a second kept the collector at 40 % of a core, 140 µs
+   * a sample against 4 µs in whole batches). Default LINGER_MS.
    */
   lingerMs?: number;
   tls?: { ca?: Buffer };
@@ -39,6 +41,8 @@ export interface ShipperStats {
   resent: number;
 }
 
+/** Flow records are read seconds after a flow ends: one more second costs nothing. */
+const LINGER_MS = 1_000;
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
 
@@ -89,7 +93,7 @@ export class FlowShipper {
     else this.linger ??= setTimeout(() => {
       this.linger = undefined;
       this.pump();
-    }, this.opts.lingerMs ?? 50);
+    }, this.opts.lingerMs ?? LINGER_MS);
     return dropped;
   }
 
@@ -134,7 +138,9 @@ export class FlowShipper {
       } else {
         this.inflight = Math.max(0, this.inflight - 1);
         this.acknowledge(m.held);
-        this.pump();
+        // What waits for its linger goes with it: sending on every ack would clock frames
+        // by the collector's commits (one small transaction after another).
+        if (!this.linger || this.waitingCount() - this.next >= MAX_BATCH) this.pump();
       }
     });
     ws.on('error', () => undefined);

@@ -20,6 +20,8 @@ export interface StoreStats {
   files: number;
   /** Samples not yet moved out of staging. */
   staged: number;
+  /** Transactions that stored samples since start. */
+  commits: number;
   /** Samples removed by retention since start, by reason. */
   expired: { age: number; size: number };
 }

@@ -2,7 +2,8 @@
 // collector runs, while it is killed (SIGKILL, mid-stream) and while it is away all arrive
 // exactly once after it comes back on the same store; a wrong token is refused; the
 // sender's bounded buffer drops and counts what does not fit; a malformed frame closes
-// that channel, is counted and stores nothing, and the collector goes on.
+// that channel, is counted and stores nothing, and the collector goes on; a trickle of
+// samples goes in one frame a second, not one per acknowledgement.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -54,6 +55,32 @@ test('a collector killed mid-stream and restarted on its store ends up with ever
     await shipper.drained();
     assert.deepEqual(await stored(collector.url), { flows: 60_000, samples: 60_000 }, 'nothing lost, nothing doubled');
     assert.ok(shipper.stats.acked === 60_000 && shipper.stats.buffered === 0 && shipper.stats.dropped === 0);
+  } finally {
+    shipper.stop();
+    await collector.stop();
+  }
+});
+
+test('a steady trickle of samples goes in one frame per linger (1 s), not one per acknowledgement', async () => {
+  const port = await freePort();
+  const collector = await startCollectorProcess(path.join(dir, 'store4'), port, tokenFile);
+  const shipper = new FlowShipper({ url: collector.url.replace('http', 'ws'), token: 'sesame', host: 'h5' });
+  shipper.start();
+  try {
+    await pollUntil('connected', () => (shipper.stats.connected ? true : undefined), { timeoutMs: 5_000, intervalMs: 5 });
+    const now = Date.now();
+    const gen = syntheticFlows({ seed: 9, startMs: now - 60_000, endMs: now });
+    // 5 samples every 10 ms for 1.5 s: sent on every ack, that would be a frame (and a commit) per round trip.
+    const started = Date.now();
+    while (Date.now() - started < 1_500) {
+      shipper.push(gen(5).map((x) => ({ ...x, packets: 1 })));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await shipper.drained();
+    const pushed = shipper.stats.acked;
+    assert.deepEqual((await stored(collector.url)).samples, pushed);
+    const commits = Number(/cirrus_collector_store_commits_total (\d+)/.exec((await call(collector.url, 'GET', '/metrics')).text)?.[1]);
+    assert.ok(commits >= 1 && commits <= 3, `${pushed} samples in ${commits} commits`);
   } finally {
     shipper.stop();
     await collector.stop();

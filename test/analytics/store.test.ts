@@ -1,7 +1,7 @@
 // The DuckDB flow store: a resend is stored once, closed windows move to Parquet and
 // survive a reopen, a move interrupted by a crash is finished or undone, and retention
 // by age and by size deletes the oldest data; a store from before string codes (VARCHAR
-// staging) is migrated at open.
+// staging) is migrated at open; small batches arriving one after another share commits.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -38,6 +38,30 @@ test('a resent batch, whole or overlapping, is stored once; the sequence survive
   assert.equal(await store.append('h1/0000000a', 1001, batch), 2000);
   assert.equal(await count(store), 3000);
   await store.close();
+});
+
+test('small batches arriving every few ms share commits (at most one per 100 ms); a close stores what still waits', async () => {
+  const dir = tempDataDir();
+  dirs.push(dir);
+  const store = await open(dir);
+  const gen = syntheticFlows({ seed: 3, startMs: NOW - WINDOW_MS, endMs: NOW - 1 });
+  const acks: Promise<number>[] = [];
+  const started = performance.now();
+  // 40 batches of 10 from 4 senders, 10 ms apart: 400 ms, ~40 commits if each went alone.
+  for (let i = 0; i < 40; i++) {
+    acks.push(store.append(`h${i % 4}/0000000c`, 1 + Math.floor(i / 4) * 10, encodeBatch(gen(10))));
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const last = store.append('h0/0000000c', 101, encodeBatch(gen(10)));
+  await store.close();
+  assert.deepEqual(await Promise.all(acks.slice(-4)), [100, 100, 100, 100]);
+  assert.equal(await last, 110, 'appended just before close: stored, not dropped');
+  const { commits } = await store.stats();
+  const limit = Math.ceil((performance.now() - started) / 100) + 2;
+  assert.ok(commits <= limit, `${commits} commits for 41 batches in ${Math.round(performance.now() - started)} ms (at most ${limit})`);
+  const reopened = await open(dir);
+  assert.equal(await count(reopened), 410);
+  await reopened.close();
 });
 
 test('closed windows move to Parquet files; an interrupted move is finished or undone at open', async () => {
