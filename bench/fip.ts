@@ -6,22 +6,27 @@
 //
 // One lab (`cirrus lab up --hosts 3 --gateway`). Networks blue (the client, on h1), red (the
 // back ends: b1 and b3 on h2, b2 on h3) and svc, whose floating IP 10.96.0.10 has b1, b2 and
-// b3 as back ends. One policy, `pass any blue <> svc` and `pass any blue <> red`, attached to
-// all three, so that both paths pass one policy rule on each host:
+// b3 as back ends and 10.96.0.11 b1 alone. One policy, `pass any blue <> svc` and
+// `pass any blue <> red`, attached to all three, so that every path passes one policy rule on
+// each host:
 //
 //   direct     client → b1's own address (10.61.0.21): h1's blue chain, the overlay, h2's red chain.
+//   spread     client → b1, b2, b3's own addresses in turn (connection figures only): the same
+//              servers and hosts as the floating IP's connections, without it.
 //   floating   client → 10.96.0.10: h1 sends each new connection to h2 or h3 by the resilient
 //              next-hop group (weights 2:1, the back ends there), that host picks a back end
 //              (nft, a hash of the 5-tuple) and translates; svc's policy judges it there.
+//   nat        client → 10.96.0.11: h1 routes it to h2, which translates it to b1.
 //
-// All back ends are on other hosts than the client, so both paths cross the overlay once.
-// Per round, each figure of both targets back to back (which goes first alternates): TCP throughput with 1 and 4 streams
-// (iperf 2: each stream is one connection, so the streams of one run may land on different
-// back ends; iperf3 cannot go through an ECMP address, its control connection and its data
-// streams would be hashed apart), then new TCP connections per second
-// (bench/support/connrate.py: connect, read one byte, close with RST), one client at a time
-// and --concurrency clients. Medians, and the median of the rounds' ratios floating/direct;
-// target ≥ 0.95.
+// All back ends are on other hosts than the client, so every path crosses the overlay once.
+// Per round, each figure of every target back to back (the order reverses every round): TCP
+// throughput with 1 and 4 streams (iperf 2: each stream is one connection, so the streams of
+// one run may land on different back ends; iperf3 cannot go through an ECMP address, its
+// control connection and its data streams would be hashed apart), then new TCP connections
+// per second (bench/support/connrate.py: connect, read one byte, close with RST), one client
+// at a time and --concurrency clients. Medians, and the medians of the rounds' ratios
+// floating/direct (the issue's target, ≥ 0.95), floating/spread (what the floating IP itself
+// costs) and nat/direct.
 //
 // Failover (after the rounds): bench/support/fip_prober.py in the client opens new
 // connections to the floating IP in a tight loop (--probe-workers threads, --probe-interval
@@ -72,6 +77,8 @@ const BACKENDS = [
   { key: 'b3', name: `fw${pid}b3`, host: 'h2', network: 'red', ip: '10.61.0.23' },
 ] as const;
 const FIP = '10.96.0.10';
+/** A floating IP with b1 as its only back end. */
+const NAT_FIP = '10.96.0.11';
 const NETWORKS = [['blue', '10.62.0.0/24'], ['red', '10.61.0.0/24'], ['svc', '10.96.0.0/24']] as const;
 const PROJECT = ['default-domain', 'admin'];
 const WHO_PORT = 5400;
@@ -133,48 +140,57 @@ async function backend(op: 'ADD' | 'DELETE', fip: string, vmi: string): Promise<
 // ---- measurements -------------------------------------------------------------------------
 
 interface Target {
-  label: 'direct' | 'floating';
+  label: 'direct' | 'spread' | 'floating' | 'nat';
   ip: string;
 }
-const TARGETS: Target[] = [
-  { label: 'direct', ip: BACKENDS[0].ip },
-  { label: 'floating', ip: FIP },
-];
+/**
+ * direct: b1's own address (the issue's baseline); floating: the ECMP address; nat: a
+ * floating IP with b1 alone (the translation without the spreading); spread (connection
+ * figures only): the three back ends' own addresses in turn, so that the baseline spreads
+ * its connections over the same three servers on two hosts as the floating IP does: on one
+ * 2-core machine, alternating between server processes costs ~10 % of the sequential rate
+ * by itself (wake-ups, cold caches), whatever the address.
+ */
+const DIRECT: Target = { label: 'direct', ip: BACKENDS[0].ip };
+const SPREAD: Target = { label: 'spread', ip: BACKENDS.map((b) => b.ip).join(',') };
+const FLOATING: Target = { label: 'floating', ip: FIP };
+const NAT: Target = { label: 'nat', ip: NAT_FIP };
+const LABELS = ['direct', 'spread', 'floating', 'nat'] as const;
 
 interface Sample {
-  gbps1: number;
-  gbps4: number;
-  connSeq: number;
-  connConc: number;
-  connP50Us: number;
-  connP99Us: number;
+  gbps1?: number;
+  gbps4?: number;
+  connSeq?: number;
+  connConc?: number;
+  connP50Us?: number;
+  connP99Us?: number;
   connErrors: number;
 }
-
+type Figure = Exclude<keyof Sample, 'connErrors'>;
 
 /**
- * One round: each figure of both targets back to back (which goes first alternates), so
- * that a ratio compares two samples seconds apart, not a whole round apart: on a shared
- * machine the speed of the path itself drifts over tens of seconds.
+ * One round: each figure of every target back to back (the order reverses every round), so
+ * that a ratio compares samples seconds apart, not a whole round apart: on a shared machine
+ * the speed of the path itself drifts over tens of seconds.
  */
-async function measureRound(first: Target, second: Target): Promise<Record<Target['label'], Sample>> {
-  const out = {} as Record<Target['label'], Partial<Sample> & { connErrors: number }>;
-  for (const t of [first, second]) out[t.label] = { connErrors: 0 };
-  const both = async (fn: (t: Target) => Promise<void>) => {
-    await fn(first);
-    await fn(second);
+async function measureRound(reverse: boolean): Promise<Record<Target['label'], Sample>> {
+  const out = Object.fromEntries(LABELS.map((l) => [l, { connErrors: 0 }])) as Record<Target['label'], Sample>;
+  const each = async (targets: Target[], fn: (t: Target, s: Sample) => Promise<void>) => {
+    for (const t of reverse ? [...targets].reverse() : targets) await fn(t, out[t.label]);
   };
-  await both(async (t) => void (out[t.label].gbps1 = (await iperf2(CLIENT.name, t.ip, 1, SECONDS)).gbps));
-  await both(async (t) => void (out[t.label].gbps4 = (await iperf2(CLIENT.name, t.ip, 4, SECONDS)).gbps));
-  await both(async (t) => {
+  const throughput = [DIRECT, FLOATING, NAT];
+  const connections = [DIRECT, SPREAD, FLOATING, NAT];
+  await each(throughput, async (t, s) => void (s.gbps1 = (await iperf2(CLIENT.name, t.ip, 1, SECONDS)).gbps));
+  await each(throughput, async (t, s) => void (s.gbps4 = (await iperf2(CLIENT.name, t.ip, 4, SECONDS)).gbps));
+  await each(connections, async (t, s) => {
     const seq = await connRate(CLIENT.name, t.ip, CONN_SECONDS, 1);
-    Object.assign(out[t.label], { connSeq: seq.rate, connP50Us: seq.p50Us, connP99Us: seq.p99Us, connErrors: out[t.label].connErrors + seq.errors });
+    Object.assign(s, { connSeq: seq.rate, connP50Us: seq.p50Us, connP99Us: seq.p99Us, connErrors: s.connErrors + seq.errors });
   });
-  await both(async (t) => {
+  await each(connections, async (t, s) => {
     const conc = await connRate(CLIENT.name, t.ip, CONN_SECONDS, CONCURRENCY);
-    Object.assign(out[t.label], { connConc: conc.rate, connErrors: out[t.label].connErrors + conc.errors });
+    Object.assign(s, { connConc: conc.rate, connErrors: s.connErrors + conc.errors });
   });
-  return out as Record<Target['label'], Sample>;
+  return out;
 }
 
 interface Failover {
@@ -231,9 +247,10 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** Each figure's median over the rounds (figures a target does not have stay out). */
 function summarize(samples: Sample[]): Sample {
   const keys = Object.keys(samples[0]!) as (keyof Sample)[];
-  return Object.fromEntries(keys.map((k) => [k, median(samples.map((s) => s[k]))])) as unknown as Sample;
+  return Object.fromEntries(keys.map((k) => [k, median(samples.map((s) => s[k]!))])) as unknown as Sample;
 }
 
 // ---- main ---------------------------------------------------------------------------------
@@ -261,7 +278,7 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   const env = { ...process.env, CIRRUS_API: base };
   const cirrus = (...args: string[]) => must(process.execPath, [CIRRUS, ...args], env);
-  const samples: Record<Target['label'], Sample[]> = { direct: [], floating: [] };
+  const samples = Object.fromEntries(LABELS.map((l) => [l, []])) as unknown as Record<Target['label'], Sample[]>;
   const failovers: Failover[] = [];
   let hostLeaves: Failover | undefined;
   try {
@@ -273,6 +290,7 @@ async function main(): Promise<void> {
     for (const [n] of NETWORKS) await cirrus('policy', 'attach', 'blue-to-both', '--network', n);
     for (const w of [CLIENT, ...BACKENDS]) await cirrus('lab', 'workload', 'add', w.name, '--host', w.host, '--network', w.network, '--ip', w.ip, '--name', lab);
     await cirrus('fip', 'create', '--pool', 'svc', '--ip', FIP, '--port', ...BACKENDS.map((b) => b.name));
+    await cirrus('fip', 'create', '--pool', 'svc', '--ip', NAT_FIP, '--port', BACKENDS[0].name);
     api = new JsonClient(base, 2);
     const fipUuid = await uuidOf('floating-ip', [...PROJECT, 'svc', 'default', `fip-${FIP}`]);
     const vmis = Object.fromEntries(await Promise.all(BACKENDS.map(async (b) => [b.key, await uuidOf('virtual-machine-interface', [...PROJECT, `${b.name}-eth0`])] as const)));
@@ -289,12 +307,12 @@ async function main(): Promise<void> {
     await must('ip', ['netns', 'exec', CLIENT.name, 'ping', '-c', '3', '-i', '0.2', '-W', '1', BACKENDS[0].ip]);
 
     for (let r = 0; r < ROUNDS; r++) {
-      const [first, second] = r % 2 ? [TARGETS[1], TARGETS[0]] : [TARGETS[0], TARGETS[1]];
-      const round = await measureRound(first, second);
-      for (const t of TARGETS) {
-        const s = round[t.label];
-        samples[t.label].push(s);
-        log(`round ${r + 1}/${ROUNDS} ${t.label}: ${s.gbps1.toFixed(2)} / ${s.gbps4.toFixed(2)} Gbit/s (1/4 streams), ${s.connSeq.toFixed(0)} / ${s.connConc.toFixed(0)} conn/s (1/${CONCURRENCY} clients), ${s.connErrors} errors`);
+      const round = await measureRound(r % 2 === 1);
+      for (const l of LABELS) {
+        const x = round[l];
+        samples[l].push(x);
+        const gbit = x.gbps1 === undefined ? '' : `${x.gbps1.toFixed(2)} / ${x.gbps4!.toFixed(2)} Gbit/s (1/4 streams), `;
+        log(`round ${r + 1}/${ROUNDS} ${l}: ${gbit}${x.connSeq!.toFixed(0)} / ${x.connConc!.toFixed(0)} conn/s (1/${CONCURRENCY} clients), ${x.connErrors} errors`);
       }
     }
 
@@ -317,10 +335,11 @@ async function main(): Promise<void> {
     await cleanup();
   }
 
-  const D = summarize(samples.direct);
-  const F = summarize(samples.floating);
-  // The median of the rounds' ratios (each of two samples taken back to back).
-  const ratio = (k: keyof Sample) => Math.round(median(samples.floating.map((f, i) => f[k] / samples.direct[i]![k])) * 1000) / 1000;
+  const med = Object.fromEntries(LABELS.map((l) => [l, summarize(samples[l])])) as Record<Target['label'], Sample>;
+  // The median of the rounds' ratios (each of two samples taken seconds apart).
+  const ratio = (num: Target['label'], den: Target['label'], k: Figure) => Math.round(median(samples[num].map((x, i) => x[k]! / samples[den][i]![k]!)) * 1000) / 1000;
+  const ratios = (num: Target['label'], den: Target['label'], ks: Figure[]) => Object.fromEntries(ks.map((k) => [k, ratio(num, den, k)])) as Partial<Record<Figure, number>>;
+  const ALL: Figure[] = ['gbps1', 'gbps4', 'connSeq', 'connConc'];
   const TARGET_RATIO = 0.95;
   const TARGET_FAILOVER_MS = 300;
   const fo = {
@@ -335,8 +354,12 @@ async function main(): Promise<void> {
     connSeconds: CONN_SECONDS,
     concurrency: CONCURRENCY,
     probe: { workers: PROBE_WORKERS, intervalMs: PROBE_INTERVAL_MS, timeoutMs: PROBE_TIMEOUT_MS, quietMs: QUIET_MS },
-    medians: { direct: D, floating: F },
-    ratio: { gbps1: ratio('gbps1'), gbps4: ratio('gbps4'), connSeq: ratio('connSeq'), connConc: ratio('connConc') },
+    medians: med,
+    ratio: {
+      floatingToDirect: ratios('floating', 'direct', ALL),
+      floatingToSpread: ratios('floating', 'spread', ['connSeq', 'connConc']),
+      natToDirect: ratios('nat', 'direct', ALL),
+    },
     failover: fo,
     hostLeaves,
     targets: { ratio: TARGET_RATIO, failoverMs: TARGET_FAILOVER_MS },
@@ -344,15 +367,19 @@ async function main(): Promise<void> {
     samples,
     failovers,
   };
-  const f = (x: number, d = 2, w = 9) => x.toFixed(d).padStart(w);
-  console.log(`medians of ${ROUNDS} rounds (each figure of both targets back to back, order alternating; ratio: median of the rounds' ratios); iperf 2 ${SECONDS} s; new connections ${CONN_SECONDS} s each`);
-  console.log('                            direct  floating    ratio  target');
-  console.log(`TCP 1 stream   Gbit/s    ${f(D.gbps1)} ${f(F.gbps1)} ${f(result.ratio.gbps1, 3, 8)}  >= ${TARGET_RATIO}`);
-  console.log(`TCP 4 streams  Gbit/s    ${f(D.gbps4)} ${f(F.gbps4)} ${f(result.ratio.gbps4, 3, 8)}  >= ${TARGET_RATIO}`);
-  console.log(`new conn/s, 1 client     ${f(D.connSeq, 0)} ${f(F.connSeq, 0)} ${f(result.ratio.connSeq, 3, 8)}  >= ${TARGET_RATIO}`);
-  console.log(`new conn/s, ${CONCURRENCY} clients    ${f(D.connConc, 0)} ${f(F.connConc, 0)} ${f(result.ratio.connConc, 3, 8)}  >= ${TARGET_RATIO}`);
-  console.log(`connect p50 µs, 1 client ${f(D.connP50Us, 0)} ${f(F.connP50Us, 0)}`);
-  console.log(`connect p99 µs, 1 client ${f(D.connP99Us, 0)} ${f(F.connP99Us, 0)}`);
+  const f = (x: number | undefined, d = 2, w = 9) => (x === undefined ? '-' : x.toFixed(d)).padStart(w);
+  const R = result.ratio;
+  console.log(`medians of ${ROUNDS} rounds (each figure of every target back to back, order reversing each round; a ratio is the median of the rounds' ratios); iperf 2 ${SECONDS} s; new connections ${CONN_SECONDS} s each`);
+  console.log(`direct: b1's own address; spread: b1, b2, b3's own addresses in turn; floating: ${FIP} (ECMP over b1, b2, b3); nat: ${NAT_FIP} (b1 alone)`);
+  console.log('                            direct    spread  floating       nat   fl/dir  fl/spr  nat/dir  target');
+  const row = (name: string, k: Figure, d: number) =>
+    console.log(`${name.padEnd(24)}${LABELS.map((l) => f(med[l][k], d, 10)).join('')} ${f(R.floatingToDirect[k], 3, 8)}${f(R.floatingToSpread[k], 3, 8)}${f(R.natToDirect[k], 3, 9)}  >= ${TARGET_RATIO}`);
+  row('TCP 1 stream   Gbit/s', 'gbps1', 2);
+  row('TCP 4 streams  Gbit/s', 'gbps4', 2);
+  row('new conn/s, 1 client', 'connSeq', 0);
+  row(`new conn/s, ${CONCURRENCY} clients`, 'connConc', 0);
+  console.log(`${'connect p50 µs, 1 client'.padEnd(24)}${LABELS.map((l) => f(med[l].connP50Us, 0, 10)).join('')}`);
+  console.log(`${'connect p99 µs, 1 client'.padEnd(24)}${LABELS.map((l) => f(med[l].connP99Us, 0, 10)).join('')}`);
   console.log(`failover, b3 removed (${failovers.length}×): median ${fo.medianMs} ms, max ${fo.maxMs} ms (target < ${TARGET_FAILOVER_MS} ms); API call ${fo.medianApiMs} ms; added back: answers after ${fo.medianBackMs} ms`);
   console.log(`  per run (ms): ${failovers.map((x) => x.ms).join(', ')}`);
   if (hostLeaves) console.log(`failover, b2 removed (h3 leaves the group, once): ${hostLeaves.ms} ms (last reached ${hostLeaves.lastChosenMs ?? '-'}, last failure ${hostLeaves.lastErrorMs ?? '-'}; ${hostLeaves.errors} of ${hostLeaves.attempts} probes failed)`);

@@ -6,8 +6,9 @@ usage:
       listens on ADDRESS:PORT; WORKERS forked processes (default 2) share the socket and
       for each connection: accept, send one byte, close. Prints "ready" once listening.
       Runs until SIGTERM (its workers die with it: PR_SET_PDEATHSIG).
-  connrate.py client ADDRESS PORT SECONDS CONCURRENCY
-      CONCURRENCY forked processes each open connections one after the other for SECONDS:
+  connrate.py client ADDRESS[,ADDRESS...] PORT SECONDS CONCURRENCY
+      CONCURRENCY forked processes each open connections one after the other for SECONDS
+      (to the addresses in turn, when there are several):
       connect (1 s timeout), read the server's byte, close with an RST (SO_LINGER 0: no
       TIME_WAIT, so the ports never run out). Prints one JSON line:
       {"connections", "errors", "seconds", "rate", "p50_us", "p99_us"}
@@ -84,8 +85,9 @@ def client_worker(address, port, start, deadline, out_fd):
     lat = []
     while time.monotonic() < start:
         time.sleep(0.001)
-    target = (address, port)
+    targets = [(a, port) for a in address.split(',')]
     mono = time.monotonic_ns
+    n = 0
     while True:
         t0 = mono()
         if t0 >= deadline:
@@ -93,6 +95,8 @@ def client_worker(address, port, start, deadline, out_fd):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
         s.settimeout(1.0)
+        target = targets[n % len(targets)]
+        n += 1
         try:
             s.connect(target)
             if s.recv(1) != b'x':
