@@ -19,7 +19,7 @@ import { bearerMatches } from './auth.js';
 import { type ControlMessage, type Hello, PROTOCOL_PATH, encodeControlMessage, parseHello, parsePorts } from './protocol.js';
 import { bindingHost } from './interfaces.js';
 import { type Delta, RoutingEngine } from './routing.js';
-import { DelayedWithdrawals } from './withdrawals.js';
+import { DelayedWithdrawals, floatingValues } from './withdrawals.js';
 
 export interface ControlOptions {
   /** Config API: http://HOST:PORT or unix:/PATH. */
@@ -251,8 +251,9 @@ export class ControlNode {
   }
 
   private fanOut(deltas: Map<string, Delta>): void {
+    const fresh = floatingValues(deltas.values());
     for (const [host, d] of deltas) {
-      for (const s of this.sessions.get(host) ?? []) s.withdrawals.deliver(d, (now) => this.delta(s, now));
+      for (const s of this.sessions.get(host) ?? []) s.withdrawals.deliver(d, (now) => this.delta(s, now), fresh);
     }
   }
 

@@ -3,10 +3,11 @@
 // the delta, so that other hosts have moved their traffic first. The case that matters: the
 // last back end of an ECMP floating IP leaves a host — clients' next-hop groups still send
 // it new connections until their agents have applied the same change; meanwhile the host
-// forwards them to the remaining back ends (its route for the floating IP now leads there)
-// instead of dropping them. Security state (policy blocks, leaks, security groups) and the
-// host's own ports are never delayed.
+// forwards them to the remaining back ends instead of dropping them: the floating IP's new
+// value (the back ends that remain) goes to it at once, its withdrawal later. Security state
+// (policy blocks, leaks, security groups) and the host's own ports are never delayed.
 
+import type { EntryValue } from './protocol.js';
 import type { Delta } from './routing.js';
 
 /** How long a host keeps forwarding for a network it no longer sees. */
@@ -16,16 +17,26 @@ const NETWORK = 'n/';
 const ROUTE = 'r/';
 const FLOATING = 'f/';
 
+/** The floating IPs set in one round's deltas, by key: a floating IP's value is the same for every host. */
+export function floatingValues(deltas: Iterable<Delta>): Map<string, EntryValue> {
+  const out = new Map<string, EntryValue>();
+  for (const d of deltas) for (const [k, v] of d.set) if (k.startsWith(FLOATING)) out.set(k, v);
+  return out;
+}
+
 /**
  * Splits a host's delta: what is sent now, and the keys withdrawn later — the networks it
- * deletes (`n/X`) with their routes (`r/X/...`), and floating IPs deleted with them.
+ * deletes (`n/X`) with their routes (`r/X/...`), and floating IPs deleted with them; of
+ * those, one that changed this round (`fresh`: its new value) is also set now.
  * A route or floating IP deleted while its host still sees the network goes at once.
  */
-export function splitWithdrawals(d: Delta): { now: Delta; later: string[] } {
+export function splitWithdrawals(d: Delta, fresh: ReadonlyMap<string, EntryValue> = new Map()): { now: Delta; later: string[] } {
   const dropped = new Set(d.del.filter((k) => k.startsWith(NETWORK)).map((k) => k.slice(NETWORK.length)));
   if (!dropped.size) return { now: d, later: [] };
   const delayed = (k: string) => k.startsWith(NETWORK) || k.startsWith(FLOATING) || (k.startsWith(ROUTE) && dropped.has(k.slice(ROUTE.length, k.indexOf('/', ROUTE.length))));
-  return { now: { set: d.set, del: d.del.filter((k) => !delayed(k)) }, later: d.del.filter(delayed) };
+  const later = d.del.filter(delayed);
+  const updated = later.flatMap((k): Delta['set'] => (fresh.has(k) ? [[k, fresh.get(k)!]] : []));
+  return { now: { set: [...d.set, ...updated], del: d.del.filter((k) => !delayed(k)) }, later };
 }
 
 /** One agent session's delayed withdrawals. */
@@ -37,11 +48,11 @@ export class DelayedWithdrawals {
     private readonly delayMs = WITHDRAW_DELAY_MS,
   ) {}
 
-  /** Sends `d` now (a delta may be empty of immediate changes), holding back its withdrawals. */
-  deliver(d: Delta, sendNow: (d: Delta) => void): void {
+  /** Sends `d` now (a delta may be empty of immediate changes), holding back its withdrawals; `fresh`: see splitWithdrawals. */
+  deliver(d: Delta, sendNow: (d: Delta) => void, fresh?: ReadonlyMap<string, EntryValue>): void {
     // A key set again is no longer to be withdrawn.
     for (const p of this.pending) for (const [k] of d.set) p.keys.delete(k);
-    const { now, later } = splitWithdrawals(d);
+    const { now, later } = splitWithdrawals(d, fresh);
     if (now.set.length || now.del.length) sendNow(now);
     if (!later.length) return;
     const p = {

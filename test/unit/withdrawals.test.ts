@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import type { Delta } from '../../src/control/routing.js';
-import { DelayedWithdrawals, WITHDRAW_DELAY_MS, splitWithdrawals } from '../../src/control/withdrawals.js';
+import { DelayedWithdrawals, WITHDRAW_DELAY_MS, floatingValues, splitWithdrawals } from '../../src/control/withdrawals.js';
 
 const entry = (k: string): [string, never] => [k, {} as never];
 
@@ -26,6 +26,20 @@ test('splitWithdrawals: a network the host stops seeing waits with its routes an
     assert.deepEqual(later, c.later, c.name);
     assert.deepEqual(now.set.map(([k]) => k), ['r/blue/10.1.0.1'], `${c.name}: sets go now`);
   }
+});
+
+test('splitWithdrawals: a floating IP that changed this round goes to the leaving host now, with its new value, and is withdrawn later', () => {
+  const vip = { uuid: 'vip', network: 'svc', address: '10.96.0.10', backends: [] } as never;
+  const deltas = new Map<string, Delta>([
+    ['h1', { set: [['f/vip', vip], entry('r/red/10.0.0.5')], del: [] }],
+    ['h3', { set: [], del: ['n/svc', 'f/vip', 'f/other', 'a/svc/pol'] }],
+  ]);
+  const fresh = floatingValues(deltas.values());
+  assert.deepEqual([...fresh.keys()], ['f/vip'], 'floating IPs only');
+  const { now, later } = splitWithdrawals(deltas.get('h3')!, fresh);
+  assert.deepEqual(now, { set: [['f/vip', vip]], del: ['a/svc/pol'] });
+  assert.deepEqual(later, ['n/svc', 'f/vip', 'f/other'], 'f/other did not change: it keeps its value until withdrawn');
+  assert.deepEqual(splitWithdrawals({ set: [], del: ['f/vip'] }, fresh), { now: { set: [], del: ['f/vip'] }, later: [] }, 'a host that still sees the network: deleted at once');
 });
 
 test('DelayedWithdrawals: held keys are withdrawn after the delay, unless set again or the session resyncs', (t) => {
