@@ -10,7 +10,7 @@ import type { ConfigView } from '../config/view.js';
 import { singleRef } from '../config/hooks/context.js';
 import { subnetsOf } from '../ipam/subnets.js';
 import { AUTO_VNI_BASE } from '../agent/dataplane/names.js';
-import { cidrContains, parseCidr, parseIpv4 } from '../util/ipv4.js';
+import { type Cidr, cidrContains, parseCidr, parseIpv4 } from '../util/ipv4.js';
 import { compileAcl } from './acl.js';
 import { GroupIndex } from './groups.js';
 import { bindingHost, primaryIp } from './interfaces.js';
@@ -103,18 +103,24 @@ export function findEndpoint(view: ConfigView, ref: string): Endpoint | string {
   };
 }
 
-/** Whether a compiled rule matches a packet from `src` to `dst`. */
-export function ruleMatches(r: AclRule, src: string, dst: string, flow: Flow): boolean {
-  const within = (cidrs: string[] | null, addr: string) => {
-    if (cidrs === null) return true;
-    const ip = parseIpv4(addr)!;
-    return cidrs.some((c) => {
-      const parsed = parseCidr(c);
-      return typeof parsed !== 'string' && cidrContains(parsed, ip);
-    });
-  };
+/** Each rule's CIDRs, parsed once (the flow pipeline matches rules for every new flow). */
+const ruleCidrs = new WeakMap<AclRule, { src: Cidr[] | null; dst: Cidr[] | null }>();
+const parsedCidrs = (cidrs: string[] | null): Cidr[] | null => cidrs && cidrs.flatMap((c) => {
+  const parsed = parseCidr(c);
+  return typeof parsed === 'string' ? [] : [parsed];
+});
+
+/** Whether a compiled rule matches a packet from `src` to `dst` (dotted, or as numbers). */
+export function ruleMatches(r: AclRule, src: string | number, dst: string | number, flow: Flow): boolean {
   if (r.protocol !== undefined && r.protocol !== flow.protocol) return false;
-  if (!within(r.src, src) || !within(r.dst, dst)) return false;
+  let cidrs = ruleCidrs.get(r);
+  if (!cidrs) ruleCidrs.set(r, (cidrs = { src: parsedCidrs(r.src), dst: parsedCidrs(r.dst) }));
+  const within = (list: Cidr[] | null, addr: string | number) => {
+    if (list === null) return true;
+    const ip = typeof addr === 'number' ? addr : parseIpv4(addr)!;
+    return list.some((c) => cidrContains(c, ip));
+  };
+  if (!within(cidrs.src, src) || !within(cidrs.dst, dst)) return false;
   if (r.dports && !(flow.port !== undefined && r.dports.some(([lo, hi]) => flow.port! >= lo && flow.port! <= hi))) return false;
   // Source ports are the client's choice: a rule naming them matches no new connection's known port.
   return !r.sports;

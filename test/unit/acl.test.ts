@@ -63,6 +63,10 @@ test('ruleMatches: protocol, addresses, destination ports; rules naming source p
   assert.equal(ruleMatches(r, '10.1.0.5', '10.2.0.5', tcp()), false, 'no port given: a port rule does not match');
   assert.equal(ruleMatches({ ...r, dports: undefined, sports: [[1, 2]] }, '10.1.0.5', '10.2.0.5', tcp(1)), false);
   assert.equal(ruleMatches({ uuid: 'any', action: 'deny', src: null, dst: null }, '1.2.3.4', '5.6.7.8', { protocol: 1 }), true);
+  // Addresses as numbers (the flow pipeline's), the same answers.
+  const n = (a: string) => a.split('.').reduce((x, o) => x * 256 + Number(o), 0);
+  assert.equal(ruleMatches(r, n('10.1.0.5'), n('10.2.0.5'), tcp(514)), true);
+  assert.equal(ruleMatches(r, n('10.3.0.5'), n('10.2.0.5'), tcp(514)), false, 'source outside the CIDRs (numbers)');
 });
 
 test('blocks: one per policy in order; an unchanged block is the same object, a change recompiles only what it touches', () => {

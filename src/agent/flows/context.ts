@@ -6,7 +6,7 @@
 
 import type { AclRule } from '../../control/protocol.js';
 import { ruleMatches } from '../../control/trace.js';
-import { type Cidr, cidrContains, formatIpv4, parseCidr, parseIpv4 } from '../../util/ipv4.js';
+import { type Cidr, cidrContains, parseCidr, parseIpv4 } from '../../util/ipv4.js';
 import { markOf } from '../dataplane/names.js';
 import { zonesOf } from '../dataplane/nft.js';
 import type { HostState, NetworkState, PortState } from '../host-state.js';
@@ -67,7 +67,7 @@ export function flowContext(host: HostState, self: { host: string; underlayIp?: 
 
   const endpoint = (zone: number, ip: number): Endpoint => known.get(key(zone, ip)) ?? subnets.get(zone)?.find((x) => cidrContains(x.cidr, ip))?.network ?? nowhere;
 
-  const firstMatch = (rules: AclRule[], src: string, dst: string, protocol: number, dport: number) => rules.find((r) => ruleMatches(r, src, dst, { protocol, ...(protocol === 6 || protocol === 17 ? { port: dport } : {}) }));
+  const firstMatch = (rules: AclRule[], src: number, dst: number, protocol: number, dport: number) => rules.find((r) => ruleMatches(r, src, dst, { protocol, ...(protocol === 6 || protocol === 17 ? { port: dport } : {}) }));
   // Each port's security-group rules, gathered once (not per flow).
   const none: AclRule[] = [];
   const groupRules = new Map<PortState, Record<'ingress' | 'egress', AclRule[]>>();
@@ -88,10 +88,8 @@ export function flowContext(host: HostState, self: { host: string; underlayIp?: 
       const egress = (src.port && groupRules.get(src.port)?.egress) || none;
       const ingress = (dst.port && groupRules.get(dst.port)?.ingress) || none;
       if (!srcAcl.length && !dstAcl.length && !egress.length && !ingress.length) return { nwAce: null, sgRule: null };
-      const s = formatIpv4(srcIp);
-      const d = formatIpv4(dstIp);
-      const nwAce = firstMatch(srcAcl, s, d, protocol, dport) ?? firstMatch(dstAcl, s, d, protocol, dport);
-      const sgRule = firstMatch(egress, s, d, protocol, dport) ?? firstMatch(ingress, s, d, protocol, dport);
+      const nwAce = firstMatch(srcAcl, srcIp, dstIp, protocol, dport) ?? firstMatch(dstAcl, srcIp, dstIp, protocol, dport);
+      const sgRule = firstMatch(egress, srcIp, dstIp, protocol, dport) ?? firstMatch(ingress, srcIp, dstIp, protocol, dport);
       return { nwAce: nwAce?.uuid ?? null, sgRule: sgRule?.uuid ?? null };
     },
   };
