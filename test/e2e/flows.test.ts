@@ -8,7 +8,9 @@ import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import { EVENT_BUFFER_BYTES } from '../../src/agent/flows/conntrack.js';
 import { pollUntil } from '../../src/util/poll.js';
+import { readRcvbuf } from '../support/ct-events.js';
 import { TestLab } from '../support/lab.js';
 import { call } from '../support/server.js';
 
@@ -119,6 +121,15 @@ except OSError: pass`;
   assert.ok(Number(denied[0]!['packets']) >= 1);
   const listed = (await cirrus('flows', '--denied', '--since', '10m', '--analytics', lab.analytics)).stdout;
   assert.match(listed, new RegExp(`10\\.51\\.0\\.12:22 +tcp +deny .*${rule}`));
+});
+
+test('each agent gives its conntrack -E a large event buffer: introspect /flows says so, the socket reads it back', async () => {
+  for (const h of ['h1', 'h2']) {
+    const flows = JSON.parse((await cirrus('lab', 'exec', h, '--name', lab.name, '--', 'curl', '-s', '127.0.0.1:8085/flows')).stdout) as { pipeline: { pids: { events: number }; eventBuffer?: unknown } };
+    assert.deepEqual(flows.pipeline.eventBuffer, { bytes: 2 * EVENT_BUFFER_BYTES }, h);
+    const [rcvbuf] = await readRcvbuf(flows.pipeline.pids.events);
+    assert.equal(rcvbuf, 2 * EVENT_BUFFER_BYTES, h);
+  }
 });
 
 test('flows while the collector is down arrive once it is back, once', async () => {

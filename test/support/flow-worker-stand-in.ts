@@ -1,8 +1,8 @@
 // A stand-in flow pipeline for test/unit/flow-worker.test.ts, served by the real worker side
 // (worker-serve.ts) in a real worker thread: it runs one reader process (sleep) the way the
-// real pipeline runs conntrack, counts the host states posted to it (stats: live), and
-// crashes on a host state with a pending reason 'crash-once:<marker file>' (once: it leaves
-// the marker).
+// real pipeline runs conntrack, counts the host states posted to it (stats: live), reports a
+// fixed event buffer, and crashes on a host state with a pending reason
+// 'crash-once:<marker file>' (once: it leaves the marker).
 
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -35,7 +35,7 @@ class StandIn implements FlowPipeline {
   }
 
   stats(): FlowObserverStats {
-    return { connected: false, buffered: 0, dropped: 0, acked: 0, resent: 0, unparsed: 0, overruns: 0, live: this.hosts, lost: 0, deniedPackets: 0, pids: this.child?.pid ? { events: this.child.pid } : {} };
+    return { connected: false, buffered: 0, dropped: 0, acked: 0, resent: 0, unparsed: 0, overruns: 0, live: this.hosts, lost: 0, deniedPackets: 0, pids: this.child?.pid ? { events: this.child.pid } : {}, eventBuffer: { bytes: 4096 } };
   }
 }
 

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Registry } from 'prom-client';
 import { FlowWorker } from '../../src/agent/flows/flow-worker.js';
 import type { HostState } from '../../src/agent/host-state.js';
 import { pollUntil } from '../../src/util/poll.js';
@@ -47,7 +48,12 @@ test('flow worker: host states when changed; a crash reported and the worker res
     assert.ok(alive(first));
     flows.setHost(HOST);
     flows.setHost(structuredClone(HOST)); // the same state again (a new object): not posted
-    assert.deepEqual(await flows.stats(), { running: true, restarts: 0, pipeline: { connected: false, buffered: 0, dropped: 0, acked: 0, resent: 0, unparsed: 0, overruns: 0, live: 1, lost: 0, deniedPackets: 0, pids: { events: first } } });
+    assert.deepEqual(await flows.stats(), { running: true, restarts: 0, pipeline: { connected: false, buffered: 0, dropped: 0, acked: 0, resent: 0, unparsed: 0, overruns: 0, live: 1, lost: 0, deniedPackets: 0, pids: { events: first }, eventBuffer: { bytes: 4096 } } });
+    const registry = new Registry();
+    flows.register(registry);
+    const metrics = await registry.getSingleMetricAsString('cirrus_agent_flows');
+    assert.match(metrics, /^cirrus_agent_flows\{state="live"\} 1$/m);
+    assert.match(metrics, /^cirrus_agent_flows\{state="eventBufferBytes"\} 4096$/m);
 
     flows.setHost({ ...HOST, pending: [{ vmiUuid: 'v', reason: `crash-once:${marker}` }] });
     const after = await pollUntil(

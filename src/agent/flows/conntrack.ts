@@ -26,16 +26,26 @@ const FORMAT = ['-f', 'ipv4', '-o', 'xml,id,ktimestamp'];
 const TABLE_NICE = 10;
 
 /**
+ * The event socket's receive buffer, asked of the kernel (which doubles it: 16 MiB counted).
+ * An event waiting there counts 1,280 bytes (measured, kernel 6.18): 16 MiB hold 13,000 of
+ * them, the default 208 KB 166 (bursts of connections ending overran it: docs/analytics.md).
+ * Only events that wait take memory.
+ */
+export const EVENT_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/**
  * Streams DESTROY events until killed; `onExit` when it ends. NEW events are not asked for:
  * a DESTROY carries the kernel's start time and final counters, and flows that live are
- * found by the table reads (docs/analytics.md). conntrack 1.4.7 sets --buffer-size on its
- * request socket, not on the event socket (that one keeps net.core.rmem_default, 208 KB: a
- * burst of a few hundred events overruns it); the option stays for versions that apply it.
+ * found by the table reads (docs/analytics.md). conntrack 1.4.7 applies --buffer-size to its
+ * request socket, not to the event socket, which keeps net.core.rmem_default (a host-wide
+ * sysctl): DestroyEvents sets the event socket's buffer from outside (event-buffer.ts). The
+ * option stays: harmless here, and a conntrack that applies it to the event socket has the
+ * large buffer from its first event, and without the helper (an older kernel: no pidfd_getfd).
  */
 export function watchDestroys(h: CtStreamHandlers, counters: CtCounters, onExit: (why: string) => void): ChildProcess {
   const reader = new ConntrackXmlReader(h.onEntry);
   let unparsed = 0;
-  return spawnReader('conntrack -E', ['conntrack', '-E', '-e', 'DESTROY', ...FORMAT, '--buffer-size', '8388608'], {
+  return spawnReader('conntrack -E', ['conntrack', '-E', '-e', 'DESTROY', ...FORMAT, '--buffer-size', String(EVENT_BUFFER_BYTES)], {
     onData: (chunk) => {
       reader.push(chunk);
       counters.unparsed += reader.unparsed - unparsed;

@@ -80,12 +80,12 @@ export class FlowWorker {
     return { ...base, ...(pipeline ? { pipeline } : {}) };
   }
 
-  /** cirrus_agent_flows{state}: what the pipeline holds, shipped and lost, and worker restarts. */
+  /** cirrus_agent_flows{state}: what the pipeline holds, shipped and lost, its event buffer, and worker restarts. */
   register(registry: Registry): void {
     const stats = () => this.stats();
     new Gauge({
       name: 'cirrus_agent_flows',
-      help: 'Flow pipeline: samples buffered, dropped (buffer full), acknowledged by the collector, resent; flows live and lost; denied packets logged; conntrack lines not understood, event overruns; flow worker restarts',
+      help: 'Flow pipeline: samples buffered, dropped (buffer full), acknowledged by the collector, resent; flows live and lost; denied packets logged; conntrack lines not understood, event overruns, the receive buffer of the event socket in bytes (0: not set); flow worker restarts',
       labelNames: ['state'],
       registers: [registry],
       async collect() {
@@ -93,7 +93,10 @@ export class FlowWorker {
         this.set({ state: 'restarts' }, s.restarts);
         // A worker that did not answer leaves the last values.
         const p = s.pipeline;
-        if (p) for (const k of ['buffered', 'dropped', 'acked', 'resent', 'live', 'lost', 'deniedPackets', 'unparsed', 'overruns'] as const) this.set({ state: k }, p[k]);
+        if (!p) return;
+        for (const k of ['buffered', 'dropped', 'acked', 'resent', 'live', 'lost', 'deniedPackets', 'unparsed', 'overruns'] as const) this.set({ state: k }, p[k]);
+        // 0: not set (yet, or it failed: the agent's log says why).
+        this.set({ state: 'eventBufferBytes' }, p.eventBuffer && 'bytes' in p.eventBuffer ? p.eventBuffer.bytes : 0);
       },
     });
   }

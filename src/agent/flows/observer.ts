@@ -7,9 +7,12 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { FlowShipper, type ShipperStats } from '../../analytics/shipper.js';
 import type { HostState } from '../host-state.js';
-import { type CtCounters, readTable, watchDestroys } from './conntrack.js';
+import { type CtCounters, readTable } from './conntrack.js';
 import { type FlowContext, flowContext } from './context.js';
 import { DeniedAttempts, readDenyLog } from './denied.js';
+import { DestroyEvents } from './destroy-events.js';
+import type { EventBuffer } from './event-buffer.js';
+import { RESTART_MS, stopReader } from './reader.js';
 import { FlowTracker } from './tracker.js';
 
 export interface FlowOptions {
@@ -30,16 +33,17 @@ export interface FlowObserverStats extends ShipperStats, CtCounters {
   deniedPackets: number;
   /** Process ids of the long-lived readers (conntrack -E, the NFLOG reader), when running. */
   pids: { events?: number; nflog?: number };
+  /** The receive buffer of the running conntrack -E's event socket, once set (or why not). */
+  eventBuffer?: EventBuffer;
 }
 
-const RESTART_MS = 1_000;
 const nowUs = () => Math.floor((performance.timeOrigin + performance.now()) * 1000);
 
 export class FlowObserver {
   private readonly shipper: FlowShipper;
   private readonly tracker: FlowTracker;
   private readonly denied: DeniedAttempts;
-  private events: ChildProcess | undefined;
+  private readonly events: DestroyEvents;
   private nflog: ChildProcess | undefined;
   private table: ChildProcess | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -56,6 +60,7 @@ export class FlowObserver {
     this.tracker = new FlowTracker((samples) => this.shipper.push(samples), nowUs());
     // Its own uuid half: denied attempts and tracked flows number their flows apart.
     this.denied = new DeniedAttempts(Number.parseInt(this.shipper.source.slice(-8), 16));
+    this.events = new DestroyEvents({ onEntry: (e) => this.tracker.onEvent(e, this.ctx, nowUs()), onChunk: () => this.tracker.flush() }, this.counters);
   }
 
   /** The host state the agent last reconciled: the context of flows from now on. */
@@ -66,7 +71,7 @@ export class FlowObserver {
   start(): void {
     enableAccounting();
     this.shipper.start();
-    this.watchEvents();
+    this.events.start();
     this.watchDenied();
     this.timer = setInterval(() => this.read(), this.opts.intervalMs ?? 10_000);
   }
@@ -75,7 +80,7 @@ export class FlowObserver {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await Promise.all([this.events, this.nflog, this.table].map((c) => c && ended(c)));
+    await Promise.all([this.events.stop(), ...[this.nflog, this.table].map((c) => c && stopReader(c))]);
     this.shipper.stop();
   }
 
@@ -86,7 +91,8 @@ export class FlowObserver {
       live: this.tracker.size,
       lost: this.tracker.lost,
       deniedPackets: this.deniedPackets,
-      pids: { ...(this.events?.pid ? { events: this.events.pid } : {}), ...(this.nflog?.pid ? { nflog: this.nflog.pid } : {}) },
+      pids: { ...(this.events.pid ? { events: this.events.pid } : {}), ...(this.nflog?.pid ? { nflog: this.nflog.pid } : {}) },
+      ...(this.events.buffer ? { eventBuffer: this.events.buffer } : {}),
     };
   }
 
@@ -105,16 +111,6 @@ export class FlowObserver {
     });
   }
 
-  private watchEvents(): void {
-    if (this.stopped) return;
-    this.events = watchDestroys({ onEntry: (e) => this.tracker.onEvent(e, this.ctx, nowUs()), onChunk: () => this.tracker.flush() }, this.counters, (why) => {
-      this.events = undefined;
-      if (this.stopped) return;
-      console.error(`cirrus agent: flows: ${why}; restarting it`);
-      setTimeout(() => this.watchEvents(), RESTART_MS);
-    });
-  }
-
   private watchDenied(): void {
     if (this.stopped) return;
     this.nflog = readDenyLog(
@@ -129,15 +125,6 @@ export class FlowObserver {
       },
     );
   }
-}
-
-/** Kills a reader and resolves once it has exited. */
-function ended(child: ChildProcess): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill();
-  });
 }
 
 /** Counters and start/stop times on conntrack entries (per network namespace, off by default). */
