@@ -11,7 +11,8 @@
 //         interface are dropped); sets the conntrack zone from the mark.
 //   local_out (output, raw): tunnel packets untracked; the zone of the host's own marked
 //         packets (replies from service addresses).
-//   stateful (forward, filter): established and related pass, invalid drop; a new
+//   stateful (forward, filter): established and related pass, overlay to overlay passes
+//         (a host forwarding to other hosts' back ends), invalid drop; a new
 //         connection from a workload goes through its network's `pol_out_<id>` chain and
 //         its security groups' `sg_out_<k>`, one to a workload through `pol_in_<id>` and
 //         `sg_in_<k>` (policies: acl.ts's rules, first match; groups: sg.ts's, any allows).
@@ -38,7 +39,7 @@ import { createHash } from 'node:crypto';
 import type { AclRule, SgEntry } from '../../control/protocol.js';
 import type { HostState, NetworkState } from '../host-state.js';
 import { denyLog } from './deny-log.js';
-import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_PORT, ifKey, markOf } from './names.js';
+import { NFT_FAMILIES, NFT_TABLE, type NftFamily, VXLAN_DEV, VXLAN_PORT, ifKey, markOf } from './names.js';
 import { FIP_DNAT, FIP_IN, FIP_MARKS, MASQ_MARKS, OUTSIDE, OUTSIDE_ROUTE, PUBLIC_MARKS, SNAT_ADDRS, SNAT_LOCAL, SNAT_MARKS, SNAT_PORTS, natElements } from './nat.js';
 
 /** One family's table: maps and sets (element → value as nft writes them; '' for a set's) and policy chains (rule lines). */
@@ -101,7 +102,7 @@ const DECLARATIONS: Record<NftFamily, Record<string, string>> = {
   },
 };
 
-const LAYOUT = 'layout_6';
+const LAYOUT = 'layout_7';
 const SPOOFED = 'counter drop comment "spoofed source"';
 
 /** Base chains (and fixed regular ones) by family: their presence tells the current layout from another. */
@@ -128,7 +129,13 @@ const BASE_CHAINS: Record<NftFamily, Record<string, string>> = {
     local_out: `type filter hook output priority raw; policy accept; udp dport ${VXLAN_PORT} notrack accept; ct zone set meta mark map @${MARK_ZONES};`,
     stateful: [
       'type filter hook forward priority filter; policy accept;',
-      'ct state established,related accept; ct state invalid drop;',
+      'ct state established,related accept;',
+      // Overlay to overlay: a host forwarding a floating IP's connections to the hosts of its
+      // remaining back ends (its own left: make before break) sees only their client's side;
+      // their ACKs are "invalid" to its conntrack. Policy was judged where they entered and
+      // is judged where they leave the overlay.
+      `iifname "${VXLAN_DEV}" oifname "${VXLAN_DEV}" accept;`,
+      'ct state invalid drop;',
       `iifname @${OUTSIDE} meta mark 0 counter drop comment "from outside";`,
       `iifname vmap @${PORT_OUT}; iifname vmap @${PORT_SG_OUT};`,
       'ct status dnat jump to_floating;',
