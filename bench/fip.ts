@@ -43,6 +43,8 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { introspectSocket } from '../src/lab/layout.js';
+import { request } from '../src/util/http-client.js';
 import { pollUntil } from '../src/util/poll.js';
 import { CIRRUS, freePort } from '../test/support/server.js';
 import { flagNumber, flagSet } from './support/flags.js';
@@ -193,9 +195,37 @@ async function measureRound(reverse: boolean): Promise<Record<Target['label'], S
   return out;
 }
 
+// ---- the agent's passes ------------------------------------------------------------------
+
+interface Passes {
+  passes: number;
+  ms: number;
+  /** Summed per phase (cirrus_agent_reconcile_phase_seconds), ms. */
+  phases: Record<string, number>;
+}
+
+/** A host's agent's reconcile counters, from its metrics (introspect socket). */
+async function passCounters(host: string): Promise<Passes> {
+  const r = await request(`unix:${introspectSocket(lab, host)}`, 'GET', '/metrics', undefined, 5_000);
+  const value = (re: RegExp) => Number(re.exec(r.text)?.[1] ?? NaN);
+  const phases: Record<string, number> = {};
+  for (const m of r.text.matchAll(/^cirrus_agent_reconcile_phase_seconds_sum\{phase="(\w+)"\} (\S+)$/gm)) phases[m[1]!] = Number(m[2]) * 1000;
+  return { passes: value(/^cirrus_agent_reconcile_duration_seconds_count (\S+)$/m), ms: value(/^cirrus_agent_reconcile_duration_seconds_sum (\S+)$/m) * 1000, phases };
+}
+
+const passesSince = (a: Passes, b: Passes): Passes => ({
+  passes: b.passes - a.passes,
+  ms: round1(b.ms - a.ms),
+  phases: Object.fromEntries(Object.entries(b.phases).map(([k, v]) => [k, round1(v - (a.phases[k] ?? 0))])),
+});
+
+const describePasses = (p: Passes) => `${p.passes} pass${p.passes === 1 ? '' : 'es'}, ${p.ms} ms (${Object.entries(p.phases).map(([k, v]) => `${k} ${v}`).join(', ')})`;
+
 interface Failover {
   /** From just before the API call to the start of the last probe that reached the removed back end or failed. */
   ms: number;
+  /** The passes of the back end's host's agent meanwhile (until the failover was over). */
+  passes?: Passes;
   lastChosenMs: number | null;
   lastErrorMs: number | null;
   /** The API call itself. */
@@ -319,13 +349,15 @@ async function main(): Promise<void> {
     prober = await Prober.start();
     for (let i = 0; i < FAILOVERS; i++) {
       await settled(prober, ['b1', 'b2', 'b3']);
+      const before = await passCounters('h2');
       const f = await failover(prober, fipUuid, vmis['b3']!, 'b3');
+      f.passes = passesSince(before, await passCounters('h2'));
       const t1 = now();
       await backend('ADD', fipUuid, vmis['b3']!);
       await pollUntil('b3 answering again', async () => ((await prober.report(t1)).counts['b3'] ? true : undefined), { timeoutMs: 20_000, intervalMs: 20 });
       f.backMs = round1(msSince(t1));
       failovers.push(f);
-      log(`failover ${i + 1}/${FAILOVERS}: b3 last reached ${f.lastChosenMs ?? '-'} ms, last failure ${f.lastErrorMs ?? '-'} ms after the call (API ${f.apiMs} ms, ${f.attempts} probes, ${f.errors} failed); back in ${f.backMs} ms`);
+      log(`failover ${i + 1}/${FAILOVERS}: b3 last reached ${f.lastChosenMs ?? '-'} ms, last failure ${f.lastErrorMs ?? '-'} ms after the call (API ${f.apiMs} ms, ${f.attempts} probes, ${f.errors} failed); back in ${f.backMs} ms; h2's agent: ${describePasses(f.passes!)}`);
     }
     await settled(prober, ['b1', 'b2', 'b3']);
     hostLeaves = await failover(prober, fipUuid, vmis['b2']!, 'b2');

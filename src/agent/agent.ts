@@ -71,7 +71,11 @@ export class Agent {
     this.registry = new PortRegistry(path.join(opts.stateDir, 'ports'));
     this.control = new ControlClient({ ...opts.control, host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}), ...(opts.gateway ? { gateway: true } : {}), stateFile: path.join(opts.stateDir, 'control-document.json') });
     this.kernel = opts.kernel ?? new LinuxKernel();
-    this.reconciler = new Reconciler(this.kernel);
+    this.reconciler = new Reconciler(this.kernel, ({ ms, errors }) => {
+      this.m.phases.observe({ phase: 'conntrack' }, ms / 1000);
+      this.m.errors.inc(errors.length);
+      for (const e of errors) console.error(`cirrus agent: ${e.command}: ${e.message}`);
+    });
     this.services = new AgentServices(() => this.control.doc, opts.services ?? {}, this.metrics);
     if (opts.flows) this.flows = new FlowWorker({ options: opts.flows, self: { host: opts.host, ...(opts.underlayIp ? { underlayIp: opts.underlayIp } : {}) } });
     this.flows?.register(this.metrics);
@@ -84,6 +88,13 @@ export class Agent {
         name: 'cirrus_agent_reconcile_duration_seconds',
         help: 'Duration of reconcile passes',
         buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers,
+      }),
+      phases: new Histogram({
+        name: 'cirrus_agent_reconcile_phase_seconds',
+        help: 'Duration of the phases of reconcile passes: read (the kernel, and planning), ports (creating them), nft, batch (ip); and conntrack: forgetting connections after a pass (the pass does not wait for it)',
+        labelNames: ['phase'],
+        buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
         registers,
       }),
       ports: new Gauge({ name: 'cirrus_agent_ports', help: 'Registered ports by status', labelNames: ['status'], registers }),
@@ -243,6 +254,7 @@ export class Agent {
       this.portIndex = new Map(host.ports.map((p) => [p.vmiUuid, p]));
       this.pendingIndex = new Map(host.pending.map((p) => [p.vmiUuid, p.reason]));
       this.m.changes.inc(this.last.changes);
+      for (const [phase, ms] of Object.entries(this.last.phases)) this.m.phases.observe({ phase }, ms / 1000);
       this.m.errors.inc(this.last.errors.length + this.last.failedPorts.size);
       for (const e of this.last.errors) console.error(`cirrus agent: ${e.command}: ${e.message}`);
     } catch (e) {

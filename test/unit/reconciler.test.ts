@@ -125,15 +125,19 @@ test('a policy change forgets the connections of its zone, also on the periodic 
   converge(k, withAcl('pass'));
   assert.deepEqual(k.flushed, [], 'a first write forgets nothing');
   await r.reconcile(withAcl('deny'));
+  await r.forgotten();
   assert.deepEqual(k.flushed, [[2]], 'the network\'s zone (id 1 → zone 2) is flushed');
   // Up to the pass before the periodic rewrite, then change on it.
   let passes = 2;
   for (; (passes + 1) % 30 !== 0; passes++) await r.reconcile(withAcl('deny'));
+  await r.forgotten();
   assert.equal(k.flushed.length, 1, 'no change, no flush');
   await r.reconcile(withAcl('pass'));
+  await r.forgotten();
   assert.deepEqual(k.flushed.at(-1), [2], 'a change on the full-rewrite pass still flushes');
   const restarted = new Reconciler(k);
   await restarted.reconcile(withAcl('pass'));
+  await restarted.forgotten();
   assert.deepEqual(k.flushed.at(-1), [2], 'after a restart, chains written by the previous agent may differ: flushed');
   assert.equal(k.flushed.length, 3);
 });
@@ -149,13 +153,46 @@ test("a back end leaving a floating IP: its translated connections are forgotten
   const r = new Reconciler(k);
   await r.reconcile(withBackends(3));
   await r.reconcile(withBackends(3));
+  await r.forgotten();
   assert.deepEqual(k.forgotten, [], 'nothing ended');
   await r.reconcile(withBackends(2));
+  await r.forgotten();
   // red (id 1) and svc (id 2) share zone 2: the floating IP's connections start in svc and end in red.
   assert.deepEqual(k.forgotten, [[{ zone: 2, floating: '10.96.0.10', backend: '10.0.0.5' }]]);
   await r.reconcile(withBackends(0));
+  await r.forgotten();
   assert.deepEqual(k.forgotten.at(-1), [
     { zone: 2, floating: '10.96.0.10', backend: '10.0.0.3' },
     { zone: 2, floating: '10.96.0.10', backend: '10.0.0.4' },
   ]);
+});
+
+test('a pass does not wait for connections to be forgotten; the walks run one at a time, in order, and report when done', async () => {
+  const withAcl = (action: 'pass' | 'deny'): HostState => {
+    const h = host(['w0']);
+    return { ...h, networks: [{ ...h.networks[0]!, acl: [{ uuid: 'r1', action, protocol: 6, src: null, dst: null }] }] };
+  };
+  const k = new FakeKernel();
+  const release: (() => void)[] = [];
+  const order: string[] = [];
+  k.flushConntrack = async (zones) => {
+    order.push(`start ${zones.join()}`);
+    await new Promise<void>((r) => release.push(r));
+    order.push(`end ${zones.join()}`);
+    return [{ line: 0, command: 'conntrack -D -w 2', message: 'boom' }];
+  };
+  const done: { ms: number; errors: number }[] = [];
+  const r = new Reconciler(k, ({ ms, errors }) => done.push({ ms, errors: errors.length }));
+  await r.reconcile(withAcl('pass'));
+  converge(k, withAcl('pass'));
+  const deny = await r.reconcile(withAcl('deny'));
+  assert.deepEqual(deny.errors, [], 'the pass is over, its walk still running');
+  await r.reconcile(withAcl('pass'));
+  assert.deepEqual(order, ['start 2'], 'the second walk waits for the first');
+  release.shift()!();
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.deepEqual(order, ['start 2', 'end 2', 'start 2']);
+  release.shift()!();
+  await r.forgotten();
+  assert.deepEqual(done.map((d) => d.errors), [1, 1], 'each walk reported, with what failed');
 });

@@ -235,20 +235,19 @@ async function deleteConntrack(filters: string[][]): Promise<BatchError[]> {
 
 export class LinuxKernel implements Kernel {
   async read(owns: (ifname: string) => boolean, all = true): Promise<KernelState> {
-    // One `ip` process for the five dumps, IPv4 only, links in brief form: at a thousand
-    // ports this is most of a no-change reconcile.
-    const [r, nh, nft] = await Promise.all([
-      run('ip', ['-4', '-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\naddr show\n`),
-      // Groups have no address family: listed without -4.
-      run('ip', ['-j', 'nexthop', 'show', 'proto', String(CIRRUS_PROTO)]),
+    // One `ip` process for the six dumps, links in brief form: at a thousand ports this is
+    // most of a no-change reconcile, and under load each process more is tens of ms of a
+    // failover. No -4: next-hop groups have no address family (-4 hides them); routes and
+    // rules list IPv4 without it, neighbours and addresses both families (ours are IPv4).
+    const [r, nft] = await Promise.all([
+      run('ip', ['-j', '-br', '-batch', '-'], `link show\nroute show table all\nrule show\nneigh show proto ${CIRRUS_PROTO}\naddr show\nnexthop show proto ${CIRRUS_PROTO}\n`),
       readNft(all, this.nftSession),
     ]);
     const parts = r.stdout.trim().split('\n');
-    if (r.code !== 0 || parts.length !== 5) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
-    const [links, routes, rules, neighs, addrs] = parts.map((p, i) => (i === 1 ? parseIpRoutes(p) : JSON.parse(p))) as [IpLink[], IpRoute[], IpRule[], IpNeigh[], IpAddr[]];
-    const addresses = addrs.find((a) => a.ifname === SERVICE_DEV)?.addr_info?.filter((a) => a.prefixlen === 32).map((a) => a.local) ?? [];
-    if (nh.code !== 0) throw new Error(`ip nexthop dump failed: ${nh.stderr.trim()}`);
-    const state: KernelState = { links: new Map(), routes: new Map(), nexthops: new Map(parseNexthops(nh.stdout).map((n) => [n.id, n])), rules: new Map(), neighs: new Map(), addresses: new Set(addresses), nft };
+    if (r.code !== 0 || parts.length !== 6) throw new Error(`ip dump failed: ${r.stderr.trim() || `${parts.length} parts`}`);
+    const [links, routes, rules, neighs, addrs] = parts.slice(0, 5).map((p, i) => (i === 1 ? parseIpRoutes(p) : JSON.parse(p))) as [IpLink[], IpRoute[], IpRule[], IpNeigh[], IpAddr[]];
+    const addresses = addrs.find((a) => a.ifname === SERVICE_DEV)?.addr_info?.filter((a) => a.prefixlen === 32 && !a.local.includes(':')).map((a) => a.local) ?? [];
+    const state: KernelState = { links: new Map(), routes: new Map(), nexthops: new Map(parseNexthops(parts[5]!).map((n) => [n.id, n])), rules: new Map(), neighs: new Map(), addresses: new Set(addresses), nft };
     for (const l of links) if (owns(l.ifname)) state.links.set(l.ifname, { up: l.flags?.includes('UP') ?? false, identity: l.address });
     for (const r of routes) {
       const table = Number(r.table);
@@ -280,6 +279,7 @@ export class LinuxKernel implements Kernel {
       state.rules.set(ruleKey(rule), rule);
     }
     for (const n of neighs) {
+      if (n.dst.includes(':')) continue;
       const neigh: Neigh = { dev: n.dev, ip: n.dst, mac: n.lladdr ?? '' };
       state.neighs.set(neighKey(neigh), neigh);
     }

@@ -9,8 +9,14 @@ import { HOST_SYSCTLS, type KernelState, type Link, createVethCommands, desiredS
 import { HOST_IF_PREFIX, type NftFamily, SERVICE_DEV, VXLAN_DEV } from './names.js';
 import { type NftTable, ruleMapChains, sgChainKey, zonesOf } from './nft.js';
 
+/** The parts of a pass: reading the kernel and planning, creating ports, nftables, the `ip` batch. */
+export const PHASES = ['read', 'ports', 'nft', 'batch'] as const;
+export type Phase = (typeof PHASES)[number];
+
 export interface ReconcileResult {
   durationMs: number;
+  /** How long each phase took, ms. */
+  phases: Record<Phase, number>;
   /** Kernel changes applied (batch lines and sysctl writes). */
   changes: number;
   created: string[];
@@ -43,7 +49,34 @@ export class Reconciler {
   /** Floating IPs' translations to local back ends as last applied (by zone/floating/back end). */
   private translations = new Map<string, Translation>();
 
-  constructor(private readonly kernel: Kernel) {}
+  /**
+   * Connections being forgotten (policy changed, translation ended): conntrack walks its
+   * whole table for that, a tenth of a second and more with a large one, so passes do not
+   * wait for it; one walk at a time, in order.
+   */
+  private forgetting: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly kernel: Kernel,
+    /** Told when a walk is over: how long it took, what failed. */
+    private readonly onForgotten: (r: { ms: number; errors: BatchError[] }) => void = () => undefined,
+  ) {}
+
+  /** Resolves once the connections every pass so far asked to forget are forgotten. */
+  forgotten(): Promise<void> {
+    return this.forgetting;
+  }
+
+  private async forget(zones: number[], ended: Translation[]): Promise<void> {
+    const started = performance.now();
+    let errors: BatchError[];
+    try {
+      errors = [...(await this.kernel.flushConntrack(zones)), ...(await this.kernel.forgetTranslations(ended))];
+    } catch (e) {
+      errors = [{ line: 0, command: 'conntrack -D', message: (e as Error).message }]; // the next walk still runs
+    }
+    this.onForgotten({ ms: performance.now() - started, errors });
+  }
 
   async reconcile(host: HostState): Promise<ReconcileResult> {
     const started = performance.now();
@@ -54,12 +87,20 @@ export class Reconciler {
     // a change is still a change).
     const deep = (this.passes + 1) % DEEP_CHECK_EVERY === 0 || this.passes === 0 || this.readBack;
     this.readBack = false;
+    const phases: Record<Phase, number> = { read: 0, ports: 0, nft: 0, batch: 0 };
+    let mark = started;
+    const lap = (phase: Phase) => {
+      const t = performance.now();
+      phases[phase] = t - mark;
+      mark = t;
+    };
     const actual = await this.kernel.read((name) => name.startsWith(HOST_IF_PREFIX) || name === VXLAN_DEV || name === SERVICE_DEV || adopted.has(name), deep || this.appliedMaps.size === 0);
     const p = plan(desired, actual, deep ? new Map() : this.appliedChains, this.appliedMaps);
     const errors: BatchError[] = [];
     const failedPorts = new Map<string, string>();
     let changes = 0;
 
+    lap('read');
     for (const s of HOST_SYSCTLS) changes += this.ensureSysctl(s.path, s.value);
     const created = await this.createPorts(p.create, errors, failedPorts);
     changes += created.length;
@@ -69,20 +110,24 @@ export class Reconciler {
     // Proxy ARP before the routes: a peer's first packet arrives as soon as the route
     // exists, and the workload's ARP for it must be answered at once, not after a retry.
     changes += this.tune(desired.sysctls, actual.links, created);
+    lap('ports');
     const nftErrors = await this.kernel.nft(p.nft);
     errors.push(...nftErrors);
     // What the rule maps hold now (unknown after a failed script: read them back next pass).
     if (nftErrors.length) this.readBack = true;
     else this.appliedMaps = ruleMapContents(desired.nft);
+    lap('nft');
     if (!nftErrors.length) {
-      errors.push(...(await this.kernel.flushConntrack(this.policyChanged(p.nftWritten, p.nftChangedMaps, host, actual))));
-      errors.push(...(await this.kernel.forgetTranslations(this.endedTranslations(host))));
+      const zones = this.policyChanged(p.nftWritten, p.nftChangedMaps, host, actual);
+      const ended = this.endedTranslations(host);
+      if (zones.length || ended.length) this.forgetting = this.forgetting.then(() => this.forget(zones, ended));
     }
     errors.push(...(await this.kernel.batch(commands)));
+    lap('batch');
     changes += p.nft.length;
     changes += commands.length;
     const present = new Set([...actual.links.keys(), ...created].filter((name) => desired.ports.has(name)));
-    return { durationMs: performance.now() - started, changes, created, errors, failedPorts, present };
+    return { durationMs: performance.now() - started, phases, changes, created, errors, failedPorts, present };
   }
 
   /**

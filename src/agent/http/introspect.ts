@@ -133,7 +133,7 @@ export async function buildIntrospect(agent: Agent): Promise<FastifyInstance> {
       status: healthy ? (synced ? 'ok' : 'headless') : 'waiting for a control node',
       host: agent.opts.host,
       control: sessions,
-      last_reconcile: last ? { duration_ms: Math.round(last.durationMs * 10) / 10, changes: last.changes, errors: last.errors.length } : null,
+      last_reconcile: last ? { duration_ms: Math.round(last.durationMs * 10) / 10, phases_ms: Object.fromEntries(Object.entries(last.phases).map(([k, v]) => [k, Math.round(v * 10) / 10])), changes: last.changes, errors: last.errors.length } : null,
     });
   });
 
