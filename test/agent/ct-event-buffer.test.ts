@@ -1,10 +1,10 @@
 // The receive buffer of conntrack -E's event socket, enlarged from outside (lib/nlrcvbuf.py,
 // DestroyEvents), against the real conntrack and kernel in a scratch namespace: the socket
 // reads back the large size, and a burst of 10,000 short connections reaches the reader
-// whole, where conntrack -E alone (its buffer as conntrack 1.4.7 leaves it) loses part of the
-// same burst. 10,000: the enlarged buffer holds them all even if the reader lagged through
-// the whole burst, so the outcome does not depend on the machine's load; the default buffer
-// holds 166 (bench/ct-events.ts: conntrack -E alone lost 34-57% of such bursts).
+// whole; conntrack -E alone keeps the small default buffer. 10,000: the enlarged buffer
+// holds them all even if the reader lagged through the whole burst, so the outcome does not
+// depend on the machine's load; the default buffer holds 166 (bench/ct-events.ts:
+// conntrack -E alone lost 34-57% of such bursts).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -40,14 +40,14 @@ test('a burst of 10,000 short connections: at least 99% of their DESTROY events 
   assert.ok(r.events >= 0.99 * r.connections, `${r.events} DESTROY events of ${r.connections} connections`);
 });
 
-test('conntrack -E alone keeps the default buffer and loses part of the same burst', async () => {
+// What the helper works around: conntrack 1.4.7 leaves the event socket at the default. (Its
+// losses under a burst are measured in bench/ct-events.ts, not asserted here: with events the
+// kernel failed to deliver, how long the table takes to empty depends on the machine.)
+test('conntrack -E alone keeps the default buffer', async () => {
   await reader?.stop();
   reader = await ReaderProcess.start(NS, 'bare');
   const rmemDefault = Number((await sh('ip', ['netns', 'exec', NS, 'cat', '/proc/sys/net/core/rmem_default'])).stdout);
   assert.deepEqual(await readRcvbuf(reader.pid), [rmemDefault]);
-  const r = await reader.burst(BURST, BURST_SECONDS);
-  assert.ok(r.events < 0.99 * r.connections, `${r.events} DESTROY events of ${r.connections} connections: none lost without the large buffer`);
-  assert.ok(r.overruns > 0, 'conntrack said ENOBUFS');
 });
 
 test('the helper says clearly what it cannot do', async () => {
