@@ -118,8 +118,9 @@ export class Reconciler {
     else this.appliedMaps = ruleMapContents(desired.nft);
     lap('nft');
     if (!nftErrors.length) {
-      const zones = this.policyChanged(p.nftWritten, p.nftChangedMaps, host, actual);
-      const ended = this.endedTranslations(host);
+      const zoneOf = zonesOf(host);
+      const zones = this.policyChanged(p.nftWritten, p.nftChangedMaps, host, zoneOf, actual);
+      const ended = this.endedTranslations(host, zoneOf);
       if (zones.length || ended.length) this.forgetting = this.forgetting.then(() => this.forget(zones, ended));
     }
     errors.push(...(await this.kernel.batch(commands)));
@@ -137,8 +138,7 @@ export class Reconciler {
    * wrote but finds in the kernel (written before it started) may differ: it counts as
    * changed.
    */
-  private policyChanged(written: Map<string, string>, changedMaps: Set<string>, host: HostState, actual: KernelState): number[] {
-    const zones = zonesOf(host);
+  private policyChanged(written: Map<string, string>, changedMaps: Set<string>, host: HostState, zones: Map<string, number>, actual: KernelState): number[] {
     const byId = new Map(host.networks.map((n) => [n.id, n.uuid]));
     // Each chain → the zones of the ports it judges.
     const chainZones = new Map<string, Set<number>>();
@@ -173,8 +173,7 @@ export class Reconciler {
    * their connections are forgotten, so that they end rather than go on with a removed back
    * end (their next packet is a new connection, translated afresh, and reset).
    */
-  private endedTranslations(host: HostState): Translation[] {
-    const zones = zonesOf(host);
+  private endedTranslations(host: HostState, zones: Map<string, number>): Translation[] {
     const now = new Map<string, Translation>();
     for (const f of host.floatingIps ?? []) {
       for (const b of f.local) {
