@@ -21,7 +21,7 @@ export interface ShipperOptions {
   /**
    * How long pushed samples may wait for more before they go (unless a whole batch is
    * waiting): the flow pipeline pushes a few dozen samples at a time, and each frame costs
-   * the collector a transaction (~3 ms of CPU, whatever its size: at 50 ms, four agents
+   * the collector a transaction (~5 ms of CPU, whatever its size: at 50 ms, four agents
    * under a few thousand connections a second kept the collector at 40 % of a core, 140 µs
    * a sample against 4 µs in whole batches). Default LINGER_MS.
    */

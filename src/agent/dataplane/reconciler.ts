@@ -10,8 +10,7 @@ import { HOST_IF_PREFIX, type NftFamily, SERVICE_DEV, VXLAN_DEV } from './names.
 import { type NftTable, ruleMapChains, sgChainKey, zonesOf } from './nft.js';
 
 /** The parts of a pass: reading the kernel and planning, creating ports, nftables, the `ip` batch. */
-export const PHASES = ['read', 'ports', 'nft', 'batch'] as const;
-export type Phase = (typeof PHASES)[number];
+export type Phase = 'read' | 'ports' | 'nft' | 'batch';
 
 export interface ReconcileResult {
   durationMs: number;
